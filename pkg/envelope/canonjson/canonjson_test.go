@@ -1,0 +1,186 @@
+package canonjson
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestAppendFloatMatchesPythonRepr(t *testing.T) {
+	tenth := 0.1 // a variable, so that 0.1+0.2 is computed in float64
+	// Expected strings are Python's repr() of the same float.
+	cases := []struct {
+		f    float64
+		want string
+	}{
+		{1e-05, "1e-05"},
+		{0.0001, "0.0001"},
+		{100.0, "100.0"},
+		{1e16, "1e+16"},
+		{9999999999999998.0, "9999999999999998.0"},
+		{1.2345678901234568e+17, "1.2345678901234568e+17"},
+		{5e-324, "5e-324"},
+		{math.Copysign(0, -1), "-0.0"},
+		{0, "0.0"},
+		{tenth + 2*tenth, "0.30000000000000004"},
+		{1.698732790695847e-05, "1.698732790695847e-05"},
+		{58850.93851668657, "58850.93851668657"},
+		{-1.5, "-1.5"},
+		{1e22, "1e+22"},
+		{1.7976931348623157e308, "1.7976931348623157e+308"},
+		{2.2250738585072014e-308, "2.2250738585072014e-308"},
+		{123456789012345.6, "123456789012345.6"},
+		{0.00012, "0.00012"},
+		{1e100, "1e+100"},
+		{-1e-100, "-1e-100"},
+	}
+	for _, c := range cases {
+		if got := string(AppendFloat(nil, c.f)); got != c.want {
+			t.Errorf("AppendFloat(%v) = %q, want %q", c.f, got, c.want)
+		}
+	}
+}
+
+func TestAppendStringEscapesLikePython(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{`quote" back\slash`, `"quote\" back\\slash"`},
+		{"\n\r\t\b\f", `"\n\r\t\b\f"`},
+		{"\x00\x01\x1f\x7f", `"\u0000\u0001\u001f\u007f"`},
+		{"</script>&", `"</script>&"`},
+		{"é", `"\u00e9"`},
+		{"\u2028\uffff", `"\u2028\uffff"`},
+		{"😀", `"\ud83d\ude00"`},
+		{"\U0010FFFF", `"\udbff\udfff"`},
+	}
+	for _, c := range cases {
+		if got := string(AppendString(nil, c.in)); got != c.want {
+			t.Errorf("AppendString(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func TestParseKeepsNumberClass(t *testing.T) {
+	v, err := Parse([]byte(`{"i":612,"f":20.0,"e":1e2,"big":123456789012345678901234567890,"neg0":-0,"negf":-0.0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(Canonical(v))
+	want := `{"big":123456789012345678901234567890,"e":100.0,"f":20.0,"i":612,"neg0":0,"negf":-0.0}`
+	if got != want {
+		t.Fatalf("canonical = %s\nwant        %s", got, want)
+	}
+}
+
+func TestCanonicalSortsByCodePoint(t *testing.T) {
+	// UTF-16 order would put the emoji (a surrogate pair) before U+FF5A;
+	// Python and UTF-8 byte order put it after.
+	v, err := Parse([]byte(`{"ｚ":1,"😀":2,"B":3,"a":4,"é":5,"":6}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"":6,"B":3,"a":4,"\u00e9":5,"\uff5a":1,"\ud83d\ude00":2}`
+	if got := string(Canonical(v)); got != want {
+		t.Fatalf("canonical = %s, want %s", got, want)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	cases := []struct {
+		name, in, msg string
+	}{
+		{"nan", `{"a":NaN}`, "NaN and Infinity"},
+		{"infinity", `[Infinity]`, "NaN and Infinity"},
+		{"neg infinity", `[-Infinity]`, "NaN and Infinity"},
+		{"duplicate key", `{"a":1,"b":2,"a":3}`, `duplicate key "a"`},
+		{"duplicate escaped key", `{"a":1,"\u0061":2}`, `duplicate key "a"`},
+		{"trailing data", `{} {}`, "unexpected data after"},
+		{"truncated", `{"a":[1,2`, "unexpected end of input"},
+		{"leading zero", `[01]`, "leading zero"},
+		{"plus sign", `[+1]`, "unexpected character"},
+		{"bare dot", `[1.]`, "digits must follow '.'"},
+		{"float overflow", `[1e400]`, "too large"},
+		{"control char", "[\"a\x01b\"]", "control character"},
+		{"bad escape", `["\x"]`, `invalid escape`},
+		{"lone high surrogate", `["\ud800"]`, "lone UTF-16 surrogate"},
+		{"lone low surrogate", `["\udc00x"]`, "lone UTF-16 surrogate"},
+		{"reversed pair", `["\udc00\ud800"]`, "lone UTF-16 surrogate"},
+		{"invalid utf8", "[\"\xff\"]", "invalid UTF-8"},
+		{"bom", "\uFEFF{}", "byte order mark"},
+		{"single quotes", `{'a':1}`, "expected a string key"},
+		{"trailing comma", `[1,]`, "unexpected character"},
+		{"huge integer", "[" + strings.Repeat("9", MaxIntDigits+1) + "]", "more than the 4300"},
+		{"deep nesting", strings.Repeat("[", 10000) + strings.Repeat("]", 10000), "nesting deeper than 512"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.in))
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("Parse(%.40q) error = %v, want a SyntaxError", c.in, err)
+			}
+			if !strings.Contains(se.Msg, c.msg) {
+				t.Fatalf("Parse(%.40q) error = %q, want it to mention %q", c.in, se.Msg, c.msg)
+			}
+		})
+	}
+	if _, err := Parse([]byte(" \n\t")); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("Parse(whitespace) = %v, want ErrEmpty", err)
+	}
+}
+
+func TestParseAcceptsEdgeValues(t *testing.T) {
+	cases := map[string]string{
+		`["\u00e9\/\ud83d\ude00"]`:            `["\u00e9/\ud83d\ude00"]`,
+		"[\"\x7f\"]":                          `["\u007f"]`,
+		`[1e-400, -1e-400, 4.9e-324]`:         `[0.0,-0.0,5e-324]`,
+		`[1E+2, 1e-0, 0.5e1]`:                 `[100.0,1.0,5.0]`,
+		strings.Repeat("9", MaxIntDigits):     strings.Repeat("9", MaxIntDigits),
+		`{"a":{"b":{"c":[true,false,null]}}}`: `{"a":{"b":{"c":[true,false,null]}}}`,
+	}
+	for in, want := range cases {
+		v, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%.40q): %v", in, err)
+		}
+		if got := string(Canonical(v)); got != want {
+			t.Errorf("Canonical(Parse(%.40q)) = %.60s, want %.60s", in, got, want)
+		}
+	}
+}
+
+func TestSyntaxErrorPosition(t *testing.T) {
+	_, err := Parse([]byte("{\n  \"a\": 1,\n  \"a\": 2\n}"))
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatal(err)
+	}
+	if se.Line != 3 || se.Column != 3 {
+		t.Fatalf("position = line %d col %d, want line 3 col 3", se.Line, se.Column)
+	}
+}
+
+func TestAppendIndentMatchesPythonLayout(t *testing.T) {
+	v, err := Parse([]byte(`{"b":[1,{"x":[]}],"a":{},"c":"é"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// python3 -c 'import json;print(json.dumps({"b":[1,{"x":[]}],"a":{},"c":"é"},indent=2))'
+	want := "{\n  \"b\": [\n    1,\n    {\n      \"x\": []\n    }\n  ],\n  \"a\": {},\n  \"c\": \"\\u00e9\"\n}"
+	if got := string(AppendIndent(nil, v, 2)); got != want {
+		t.Fatalf("AppendIndent =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestEqualIgnoresMemberOrder(t *testing.T) {
+	a, _ := Parse([]byte(`{"a":1,"b":[1.0,"x"]}`))
+	b, _ := Parse([]byte(`{"b":[1.0,"x"],"a":1}`))
+	c, _ := Parse([]byte(`{"b":[1,"x"],"a":1}`))
+	if !Equal(a, b) {
+		t.Error("objects differing only in member order are not Equal")
+	}
+	if Equal(a, c) {
+		t.Error("1.0 and 1 compare Equal; their classes differ")
+	}
+}
