@@ -1,0 +1,117 @@
+package envelope
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+
+	"github.com/inferencebench/bench/pkg/envelope/canonjson"
+)
+
+// DefaultMaxSize is the largest envelope Read and ReadFile accept. Real
+// envelopes are a few KiB; NATS refuses messages over 1 MiB by default, so
+// nothing larger could travel through the pipeline anyway.
+const DefaultMaxSize = 1 << 20
+
+// Parse reads one envelope from JSON: strict JSON (canonjson.Parse), then
+// Decode. It does not migrate: an envelope is verified at the version it was
+// signed at (see Migrate).
+func Parse(data []byte) (*Envelope, error) {
+	if len(data) > DefaultMaxSize {
+		return nil, &invalidError{fmt.Errorf("envelope is %d bytes, more than the %d-byte limit", len(data), DefaultMaxSize)}
+	}
+	v, err := canonjson.Parse(data)
+	if err != nil {
+		return nil, &invalidError{err}
+	}
+	return Decode(v)
+}
+
+// Read reads one envelope from r, refusing more than DefaultMaxSize bytes
+// without reading further.
+func Read(r io.Reader) (*Envelope, error) {
+	data, err := io.ReadAll(io.LimitReader(r, DefaultMaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > DefaultMaxSize {
+		return nil, &invalidError{fmt.Errorf("envelope is larger than the %d-byte limit", DefaultMaxSize)}
+	}
+	return Parse(data)
+}
+
+// ReadFile reads one envelope from a file. Errors opening or reading the file
+// are returned as they are (os.ErrNotExist and friends); everything else
+// matches ErrInvalid.
+func ReadFile(path string) (*Envelope, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > DefaultMaxSize {
+		return nil, &invalidError{fmt.Errorf("envelope file is %d bytes, more than the %d-byte limit", st.Size(), DefaultMaxSize)}
+	}
+	return Read(f)
+}
+
+// Decode validates and normalises a parsed envelope the way the reference's
+// pydantic model does, and checks the hardware fingerprint hash. The error
+// lists every violation with its field path.
+func Decode(v canonjson.Value) (*Envelope, error) {
+	var e Envelope
+	var errs fieldErrors
+	decodeStruct(v, reflect.ValueOf(&e).Elem(), nil, &errs)
+	if len(errs) > 0 {
+		return nil, errs.err()
+	}
+	if want := FingerprintHash(&e.HardwareFingerprint); e.HardwareFingerprint.FingerprintSHA256 != want {
+		return nil, &ValidationError{Errors: []FieldError{{
+			Path: "hardware_fingerprint.fingerprint_sha256",
+			Msg:  fmt.Sprintf("does not match the fingerprint fields: stored %s, computed %s", e.HardwareFingerprint.FingerprintSHA256, want),
+		}}}
+	}
+	return &e, nil
+}
+
+// Validate re-runs Decode's checks on e (for envelopes built in Go) by
+// encoding it and decoding the result.
+func (e *Envelope) Validate() error {
+	_, err := Decode(e.Value())
+	return err
+}
+
+// Value returns the normalised envelope, signature included, as a JSON value
+// with members in the reference's order.
+func (e *Envelope) Value() canonjson.Value {
+	return encodeStruct(reflect.ValueOf(e).Elem(), "")
+}
+
+// Body returns the hashed part of the envelope: everything but the top-level
+// signature.
+func (e *Envelope) Body() canonjson.Value {
+	return encodeStruct(reflect.ValueOf(e).Elem(), "signature")
+}
+
+// MarshalIndent writes the envelope as the reference writes envelope files:
+// two-space indentation, fields in model order, and a final newline.
+func (e *Envelope) MarshalIndent() []byte {
+	out := canonjson.AppendIndent(nil, e.Value(), 2)
+	return append(out, '\n')
+}
+
+// MarshalJSON implements json.Marshaler with the compact form of Value.
+func (e *Envelope) MarshalJSON() ([]byte, error) {
+	return canonjson.Canonical(e.Value()), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler with Parse.
+func (e *Envelope) UnmarshalJSON(data []byte) error {
+	parsed, err := Parse(data)
+	if err != nil {
+		return err
+	}
+	*e = *parsed
+	return nil
+}
