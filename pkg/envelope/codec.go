@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,22 +16,40 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 )
 
-// This file turns canonjson Values into the typed structs of envelope.go and
-// back, following the struct tags. Decoding is where the reference's
-// normalisation happens: defaults for absent fields, whitespace stripping of
-// every typed string, and pydantic's lax coercions (the string "42" for an
-// integer, 1 for true). Encoding writes the fields in declaration order
-// followed by the unknown ones, as pydantic's model_dump does.
+// This file reads JSON into the typed structs of envelope.go and writes them
+// back, following the struct tags.
+//
+// Reading is where the reference's normalisation happens: defaults for absent
+// fields, whitespace stripping of every typed string, and pydantic's lax
+// coercions (the string "42" for an integer, 1 for true). It streams through
+// a canonjson.Decoder, building no tree: free-form objects (numa,
+// driver_options, unknown fields) are captured directly in canonical form.
+//
+// Writing produces compact JSON in one of two member orders: declaration
+// order followed by unknown fields, as pydantic's model_dump does (the file
+// layout), or sorted by key (the canonical form that is hashed).
 
 // patterns are the named patterns of the pattern= tag. Python's \d and \w
 // (pydantic uses Rust's regex crate) match Unicode digits and word
 // characters, hence the \p classes.
 var patterns = map[string]struct {
-	re     *regexp.Regexp
+	match  func(string) bool
 	schema string // the same pattern as the reference's JSON Schema writes it
 }{
-	"hex64":  {regexp.MustCompile(`^[0-9a-f]{64}$`), `^[0-9a-f]{64}$`},
-	"semver": {regexp.MustCompile(`^\p{Nd}+\.\p{Nd}+\.\p{Nd}+(-[\p{L}\p{M}\p{Nd}\p{Pc}\p{Nl}.]+)?$`), `^\d+\.\d+\.\d+(-[\w.]+)?$`},
+	"hex64":  {isHex64, `^[0-9a-f]{64}$`},
+	"semver": {regexp.MustCompile(`^\p{Nd}+\.\p{Nd}+\.\p{Nd}+(-[\p{L}\p{M}\p{Nd}\p{Pc}\p{Nl}.]+)?$`).MatchString, `^\d+\.\d+\.\d+(-[\w.]+)?$`},
+}
+
+func isHex64(s string) bool {
+	if len(s) != hashHexLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 type rules struct {
@@ -54,7 +73,7 @@ type field struct {
 	rules rules
 }
 
-// fieldKind is how a field is decoded and encoded, worked out once per type.
+// fieldKind is how a field is read and written, worked out once per type.
 type fieldKind uint8
 
 const (
@@ -68,7 +87,33 @@ const (
 	kindStruct      // nested object
 	kindOptStruct   // *struct: null or a nested object
 	kindStructSlice // []struct
-	kindCustom      // a type with its own decodeValue/encodeValue (Metrics, StringMap)
+	kindCustom      // a map type that reads and writes itself (Metrics, StringMap)
+)
+
+type structPlan struct {
+	fields []field
+	sorted []int // indexes into fields, by name
+	extra  int   // index of the Extra field in the struct
+}
+
+// mapCodec is implemented by the map types (Metrics, StringMap).
+type mapCodec interface {
+	appendJSON(dst []byte, sorted bool) []byte
+	jsonSchema() map[string]any
+}
+
+type mapDecoder interface {
+	decodeJSON(st *decodeState) error
+}
+
+var (
+	plans         sync.Map // reflect.Type -> *structPlan
+	typeTime      = reflect.TypeFor[time.Time]()
+	typeBigInt    = reflect.TypeFor[*big.Int]()
+	typeValue     = reflect.TypeFor[canonjson.Value]()
+	typeExtra     = reflect.TypeFor[Extra]()
+	typeDecoder   = reflect.TypeFor[mapDecoder]()
+	typeStringArr = reflect.TypeFor[[]string]()
 )
 
 func fieldKindOf(t reflect.Type) fieldKind {
@@ -105,32 +150,6 @@ func fieldKindOf(t reflect.Type) fieldKind {
 	panic("envelope: no codec for field type " + t.String())
 }
 
-type structPlan struct {
-	fields []field
-	extra  int // index of the Extra field
-}
-
-// valueDecoder and valueEncoder are implemented by the map types (Metrics,
-// StringMap), which decode and encode themselves.
-type valueDecoder interface {
-	decodeValue(v canonjson.Value, path *pathElem, errs *fieldErrors)
-}
-
-type valueEncoder interface {
-	encodeValue() canonjson.Value
-	jsonSchema() map[string]any
-}
-
-var (
-	plans         sync.Map // reflect.Type -> *structPlan
-	typeTime      = reflect.TypeFor[time.Time]()
-	typeBigInt    = reflect.TypeFor[*big.Int]()
-	typeValue     = reflect.TypeFor[canonjson.Value]()
-	typeExtra     = reflect.TypeFor[Extra]()
-	typeDecoder   = reflect.TypeFor[valueDecoder]()
-	typeStringArr = reflect.TypeFor[[]string]()
-)
-
 func planFor(t reflect.Type) *structPlan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*structPlan)
@@ -148,6 +167,13 @@ func planFor(t reflect.Type) *structPlan {
 	if p.extra < 0 {
 		panic("envelope: " + t.Name() + " has no Extra field")
 	}
+	if len(p.fields) > 64 {
+		panic("envelope: " + t.Name() + " has more than 64 fields")
+	}
+	for i := range p.fields {
+		p.sorted = append(p.sorted, i)
+	}
+	slices.SortFunc(p.sorted, func(a, b int) int { return strings.Compare(p.fields[a].name, p.fields[b].name) })
 	plans.Store(t, p)
 	return p
 }
@@ -201,42 +227,86 @@ func parseRules(t reflect.Type, sf reflect.StructField) rules {
 	return r
 }
 
-// decodeStruct fills the struct rv from the object v.
-func decodeStruct(v canonjson.Value, rv reflect.Value, path *pathElem, errs *fieldErrors) {
-	if v.Kind() != canonjson.Object {
-		errs.add(path, "must be an object, not %s", kindName(v))
-		return
+// ---- reading ----
+
+// readAny reads the next value whatever it is; containers come back in
+// canonical form, which is all an error message needs.
+func readAny(d *canonjson.Decoder) (canonjson.Value, error) { return d.ReadCanonical() }
+
+// expect checks that the next value is of kind want. If it is not, the value
+// is read past and a schema error recorded; ok is false.
+func (st *decodeState) expect(want canonjson.Kind, what string) (ok bool, err error) {
+	k, err := st.d.Peek()
+	if err != nil {
+		return false, err
+	}
+	if k == want {
+		return true, nil
+	}
+	v, err := readAny(st.d)
+	if err != nil {
+		return false, err
+	}
+	st.fail("must be %s, not %s", what, kindName(v))
+	return false, nil
+}
+
+// decodeStruct fills the struct rv from the object at the decoder. Schema
+// violations go to errs and decoding goes on; a syntax error stops it.
+func decodeStruct(st *decodeState, rv reflect.Value) error {
+	d := st.d
+	if ok, err := st.expect(canonjson.Object, "an object"); !ok {
+		return err
+	}
+	if err := d.BeginObject(); err != nil {
+		return err
 	}
 	plan := planFor(rv.Type())
 	var seen uint64 // bit i: plan.fields[i] was present
 	var extra Extra
-	for _, m := range v.Members() {
-		i := plan.lookup(m.Key)
+	for {
+		key, more, err := d.NextKey()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		i := plan.lookup(key)
 		if i < 0 {
-			extra = append(extra, m)
+			v, err := d.ReadCanonical()
+			if err != nil {
+				return err
+			}
+			extra = append(extra, canonjson.Member{Key: key, Value: v})
 			continue
 		}
 		seen |= 1 << i
 		f := &plan.fields[i]
-		at := pathElem{parent: path, name: f.name, index: -1}
-		decodeField(m.Value, rv.Field(f.index), f, &at, errs)
+		st.pushField(f.name)
+		if err := decodeField(st, rv.Field(f.index), f); err != nil {
+			return err
+		}
+		st.pop()
 	}
 	for i := range plan.fields {
 		if seen&(1<<i) != 0 {
 			continue
 		}
 		f := &plan.fields[i]
-		at := pathElem{parent: path, name: f.name, index: -1}
+		st.pushField(f.name)
 		switch {
 		case !f.rules.optional:
-			errs.add(&at, "is required")
+			st.fail("is required")
 		case f.rules.hasDef:
-			decodeField(canonjson.StringValue(f.rules.def), rv.Field(f.index), f, &at, errs)
+			decodeScalar(st, canonjson.StringValue(f.rules.def), rv.Field(f.index), f)
 		case f.rules.nonempty:
-			errs.add(&at, "must contain at least one entry")
+			st.fail("must contain at least one entry")
 		}
+		st.pop()
 	}
 	*(rv.Field(plan.extra).Addr().Interface().(*Extra)) = extra
+	return nil
 }
 
 func (p *structPlan) lookup(name string) int {
@@ -248,104 +318,161 @@ func (p *structPlan) lookup(name string) int {
 	return -1
 }
 
-func decodeField(v canonjson.Value, fv reflect.Value, f *field, path *pathElem, errs *fieldErrors) {
-	r := &f.rules
+func decodeField(st *decodeState, fv reflect.Value, f *field) error {
+	d := st.d
 	switch f.kind {
 	case kindCustom:
-		fv.Addr().Interface().(valueDecoder).decodeValue(v, path, errs)
-		if r.nonempty && fv.Len() == 0 && v.Kind() == canonjson.Object {
-			errs.add(path, "must contain at least one entry")
+		before := len(st.errs)
+		if err := fv.Addr().Interface().(mapDecoder).decodeJSON(st); err != nil {
+			return err
 		}
-	case kindTime:
-		if v.Kind() != canonjson.String {
-			errs.add(path, "must be an RFC 3339 timestamp string, not %s", kindName(v))
-			return
+		if f.rules.nonempty && fv.Len() == 0 && len(st.errs) == before {
+			st.fail("must contain at least one entry")
 		}
-		t, err := ParseTimestamp(v.Str())
-		if err != nil {
-			errs.add(path, "%v", err)
-			return
-		}
-		fv.Set(reflect.ValueOf(t))
-	case kindBigInt:
-		n, err := laxInteger(v)
-		if err != nil {
-			errs.add(path, "%v", err)
-			return
-		}
-		fv.Set(reflect.ValueOf(n))
+		return nil
 	case kindValue:
-		if r.object && v.Kind() != canonjson.Object {
-			errs.add(path, "must be an object, not %s", kindName(v))
-			return
+		v, err := d.ReadCanonical()
+		if err != nil {
+			return err
+		}
+		if f.rules.object && v.Kind() != canonjson.Object {
+			st.fail("must be an object, not %s", kindName(v))
+			return nil
 		}
 		*(fv.Addr().Interface().(*canonjson.Value)) = v
+		return nil
 	case kindStrings:
-		if v.Kind() != canonjson.Array {
-			errs.add(path, "must be an array of strings, not %s", kindName(v))
-			return
+		if ok, err := st.expect(canonjson.Array, "an array of strings"); !ok {
+			return err
 		}
-		out := make([]string, 0, v.Len())
-		for i, e := range v.Elems() {
-			if e.Kind() != canonjson.String {
-				at := pathElem{parent: path, index: i}
-				errs.add(&at, "must be a string, not %s", kindName(e))
+		if err := d.BeginArray(); err != nil {
+			return err
+		}
+		out := []string{}
+		for i := 0; ; i++ {
+			more, err := d.NextElem()
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			v, err := readAny(d)
+			if err != nil {
+				return err
+			}
+			if v.Kind() != canonjson.String {
+				st.pushIndex(i)
+				st.fail("must be a string, not %s", kindName(v))
+				st.pop()
 				continue
 			}
-			out = append(out, strip(e.Str()))
+			out = append(out, strip(v.Str()))
 		}
 		fv.Set(reflect.ValueOf(out))
+		return nil
+	case kindStruct:
+		return decodeStruct(st, fv)
+	case kindOptStruct:
+		if k, err := d.Peek(); err != nil {
+			return err
+		} else if k == canonjson.Null {
+			_, err := readAny(d)
+			fv.SetZero()
+			return err
+		}
+		ptr := reflect.New(f.typ.Elem())
+		if err := decodeStruct(st, ptr.Elem()); err != nil {
+			return err
+		}
+		fv.Set(ptr)
+		return nil
+	case kindStructSlice:
+		if ok, err := st.expect(canonjson.Array, "an array"); !ok {
+			return err
+		}
+		if err := d.BeginArray(); err != nil {
+			return err
+		}
+		out := reflect.MakeSlice(f.typ, 0, 4)
+		for i := 0; ; i++ {
+			more, err := d.NextElem()
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			out = reflect.Append(out, reflect.Zero(f.typ.Elem()))
+			st.pushIndex(i)
+			if err := decodeStruct(st, out.Index(i)); err != nil {
+				return err
+			}
+			st.pop()
+		}
+		fv.Set(out)
+		return nil
+	}
+	v, err := readAny(d)
+	if err != nil {
+		return err
+	}
+	decodeScalar(st, v, fv, f)
+	return nil
+}
+
+// decodeScalar handles the fields that hold one JSON scalar.
+func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field) {
+	r := &f.rules
+	switch f.kind {
 	case kindString:
 		if v.Kind() != canonjson.String {
-			errs.add(path, "must be a string, not %s", kindName(v))
+			st.fail("must be a string, not %s", kindName(v))
 			return
 		}
 		s := strip(v.Str())
 		if msg := checkString(s, r); msg != "" {
-			errs.add(path, "%s", msg)
+			st.fail("%s", msg)
 		}
 		fv.SetString(s)
 	case kindBool:
 		b, err := laxBool(v)
 		if err != nil {
-			errs.add(path, "%v", err)
+			st.fail("%v", err)
 			return
 		}
 		fv.SetBool(b)
 	case kindInt64:
 		i, err := laxInt64(v)
 		if err != nil {
-			errs.add(path, "%v", err)
+			st.fail("%v", err)
 			return
 		}
 		if r.min != nil && i < *r.min {
-			errs.add(path, "must be at least %d, not %d", *r.min, i)
+			st.fail("must be at least %d, not %d", *r.min, i)
 		}
 		if r.max != nil && i > *r.max {
-			errs.add(path, "must be at most %d, not %d", *r.max, i)
+			st.fail("must be at most %d, not %d", *r.max, i)
 		}
 		fv.SetInt(i)
-	case kindStruct:
-		decodeStruct(v, fv, path, errs)
-	case kindOptStruct:
-		if v.IsNull() {
-			fv.SetZero()
+	case kindTime:
+		if v.Kind() != canonjson.String {
+			st.fail("must be an RFC 3339 timestamp string, not %s", kindName(v))
 			return
 		}
-		ptr := reflect.New(f.typ.Elem())
-		decodeStruct(v, ptr.Elem(), path, errs)
-		fv.Set(ptr)
-	case kindStructSlice:
-		if v.Kind() != canonjson.Array {
-			errs.add(path, "must be an array, not %s", kindName(v))
+		t, err := ParseTimestamp(v.Str())
+		if err != nil {
+			st.fail("%v", err)
 			return
 		}
-		out := reflect.MakeSlice(f.typ, v.Len(), v.Len())
-		for i, e := range v.Elems() {
-			at := pathElem{parent: path, index: i}
-			decodeStruct(e, out.Index(i), &at, errs)
+		*(fv.Addr().Interface().(*time.Time)) = t
+	case kindBigInt:
+		n, err := laxInteger(v)
+		if err != nil {
+			st.fail("%v", err)
+			return
 		}
-		fv.Set(out)
+		fv.Set(reflect.ValueOf(n))
 	}
 }
 
@@ -361,18 +488,13 @@ func checkString(s string, r *rules) string {
 			return fmt.Sprintf("must be at most %d characters, not %d (%q)", r.maxLen, n, abbreviate(s))
 		}
 	}
-	if r.pattern != "" && !patterns[r.pattern].re.MatchString(s) {
+	if r.pattern != "" && !patterns[r.pattern].match(s) {
 		if r.pattern == "hex64" {
 			return fmt.Sprintf("must be 64 lowercase hex characters, not %q", abbreviate(s))
 		}
 		return fmt.Sprintf("must match %s, not %q", patterns[r.pattern].schema, abbreviate(s))
 	}
-	if r.enum != nil {
-		for _, e := range r.enum {
-			if s == e {
-				return ""
-			}
-		}
+	if r.enum != nil && !slices.Contains(r.enum, s) {
 		return fmt.Sprintf("must be one of %s, not %q", strings.Join(quoteAll(r.enum), ", "), abbreviate(s))
 	}
 	return ""
@@ -434,6 +556,9 @@ func laxBool(v canonjson.Value) (bool, error) {
 func laxInteger(v canonjson.Value) (*big.Int, error) {
 	switch v.Kind() {
 	case canonjson.Int:
+		if i, ok := v.Int64(); ok {
+			return big.NewInt(i), nil
+		}
 		return v.BigInt(), nil
 	case canonjson.Bool:
 		if v.Bool() {
@@ -504,71 +629,115 @@ func parseLaxIntString(s string) (*big.Int, bool) {
 	return new(big.Int).SetString(sign+digits, 10)
 }
 
-// encodeStruct turns a struct back into an object: the named fields in
-// declaration order, then the unknown ones in their original order.
-func encodeStruct(rv reflect.Value, skip string) canonjson.Value {
+// ---- writing ----
+
+// appendStruct writes the struct rv as a compact JSON object: members sorted
+// by key (sorted) or in declaration order followed by the unknown ones. The
+// member named skip is left out.
+func appendStruct(dst []byte, rv reflect.Value, sorted bool, skip string) []byte {
 	plan := planFor(rv.Type())
 	extra := *(rv.Field(plan.extra).Addr().Interface().(*Extra))
-	members := make([]canonjson.Member, 0, len(plan.fields)+len(extra))
-	for i := range plan.fields {
-		f := &plan.fields[i]
-		if f.name == skip {
-			continue
+	dst = append(dst, '{')
+	first := true
+	member := func(dst []byte, name string) []byte {
+		if !first {
+			dst = append(dst, ',')
 		}
-		members = append(members, canonjson.Member{Key: f.name, Value: encodeField(rv.Field(f.index), f)})
+		first = false
+		dst = canonjson.AppendString(dst, name)
+		return append(dst, ':')
 	}
-	members = append(members, extra...)
-	return canonjson.ObjectValue(members)
+	if !sorted {
+		for i := range plan.fields {
+			f := &plan.fields[i]
+			if f.name != skip {
+				dst = appendField(member(dst, f.name), rv.Field(f.index), f, false)
+			}
+		}
+		for _, m := range extra {
+			dst = canonjson.AppendCompact(member(dst, m.Key), m.Value)
+		}
+		return append(dst, '}')
+	}
+	// Merge the fields (pre-sorted) with the unknown members (sorted here).
+	var stack [8]int
+	order := stack[:0]
+	for i := range extra {
+		order = append(order, i)
+		for j := len(order) - 1; j > 0 && extra[order[j]].Key < extra[order[j-1]].Key; j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	x := 0
+	for _, fi := range plan.sorted {
+		f := &plan.fields[fi]
+		for ; x < len(order) && extra[order[x]].Key < f.name; x++ {
+			dst = canonjson.AppendCanonical(member(dst, extra[order[x]].Key), extra[order[x]].Value)
+		}
+		if f.name != skip {
+			dst = appendField(member(dst, f.name), rv.Field(f.index), f, true)
+		}
+	}
+	for ; x < len(order); x++ {
+		dst = canonjson.AppendCanonical(member(dst, extra[order[x]].Key), extra[order[x]].Value)
+	}
+	return append(dst, '}')
 }
 
-var emptyObject = canonjson.ObjectValue([]canonjson.Member{})
-
-func encodeField(fv reflect.Value, f *field) canonjson.Value {
+func appendField(dst []byte, fv reflect.Value, f *field, sorted bool) []byte {
 	switch f.kind {
-	case kindCustom:
-		return fv.Interface().(valueEncoder).encodeValue()
-	case kindTime:
-		return canonjson.StringValue(FormatTimestamp(*(fv.Addr().Interface().(*time.Time))))
-	case kindBigInt:
-		if fv.IsNil() {
-			return canonjson.IntValue(0)
-		}
-		return canonjson.BigIntValue(fv.Interface().(*big.Int))
-	case kindValue:
-		v := *(fv.Addr().Interface().(*canonjson.Value))
-		if v.IsNull() && f.rules.object {
-			return emptyObject
-		}
-		return v
-	case kindStrings:
-		ss := *(fv.Addr().Interface().(*[]string))
-		elems := make([]canonjson.Value, len(ss))
-		for i, s := range ss {
-			elems[i] = canonjson.StringValue(s)
-		}
-		return canonjson.ArrayValue(elems)
 	case kindString:
 		s := fv.String()
 		if s == "" && f.rules.hasDef {
 			s = f.rules.def
 		}
-		return canonjson.StringValue(s)
+		return canonjson.AppendString(dst, s)
 	case kindBool:
-		return canonjson.BoolValue(fv.Bool())
+		return strconv.AppendBool(dst, fv.Bool())
 	case kindInt64:
-		return canonjson.IntValue(fv.Int())
+		return strconv.AppendInt(dst, fv.Int(), 10)
+	case kindTime:
+		return appendTimestamp(dst, *(fv.Addr().Interface().(*time.Time)))
+	case kindBigInt:
+		if fv.IsNil() {
+			return append(dst, '0')
+		}
+		return fv.Interface().(*big.Int).Append(dst, 10)
+	case kindValue:
+		v := *(fv.Addr().Interface().(*canonjson.Value))
+		if v.IsNull() && f.rules.object {
+			return append(dst, "{}"...)
+		}
+		if sorted {
+			return canonjson.AppendCanonical(dst, v)
+		}
+		return canonjson.AppendCompact(dst, v)
+	case kindStrings:
+		dst = append(dst, '[')
+		for i, s := range *(fv.Addr().Interface().(*[]string)) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = canonjson.AppendString(dst, s)
+		}
+		return append(dst, ']')
 	case kindStruct:
-		return encodeStruct(fv, "")
+		return appendStruct(dst, fv, sorted, "")
 	case kindOptStruct:
 		if fv.IsNil() {
-			return canonjson.NullValue()
+			return append(dst, "null"...)
 		}
-		return encodeStruct(fv.Elem(), "")
-	default: // kindStructSlice
-		elems := make([]canonjson.Value, fv.Len())
-		for i := range elems {
-			elems[i] = encodeStruct(fv.Index(i), "")
+		return appendStruct(dst, fv.Elem(), sorted, "")
+	case kindStructSlice:
+		dst = append(dst, '[')
+		for i := range fv.Len() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendStruct(dst, fv.Index(i), sorted, "")
 		}
-		return canonjson.ArrayValue(elems)
+		return append(dst, ']')
+	default: // kindCustom
+		return fv.Addr().Interface().(mapCodec).appendJSON(dst, sorted)
 	}
 }

@@ -21,11 +21,29 @@ func Parse(data []byte) (*Envelope, error) {
 	if len(data) > DefaultMaxSize {
 		return nil, &invalidError{fmt.Errorf("envelope is %d bytes, more than the %d-byte limit", len(data), DefaultMaxSize)}
 	}
-	v, err := canonjson.Parse(data)
+	d, err := canonjson.NewDecoder(data)
 	if err != nil {
 		return nil, &invalidError{err}
 	}
-	return Decode(v)
+	defer d.Release()
+	var e Envelope
+	st := decodeState{d: d, path: make([]pathSeg, 0, 8)}
+	if err := decodeStruct(&st, reflect.ValueOf(&e).Elem()); err != nil {
+		return nil, &invalidError{err}
+	}
+	if err := d.End(); err != nil {
+		return nil, &invalidError{err}
+	}
+	if len(st.errs) > 0 {
+		return nil, st.errs.err()
+	}
+	if want := FingerprintHash(&e.HardwareFingerprint); e.HardwareFingerprint.FingerprintSHA256 != want {
+		return nil, &ValidationError{Errors: []FieldError{{
+			Path: "hardware_fingerprint.fingerprint_sha256",
+			Msg:  fmt.Sprintf("does not match the fingerprint fields: stored %s, computed %s", e.HardwareFingerprint.FingerprintSHA256, want),
+		}}}
+	}
+	return &e, nil
 }
 
 // Read reads one envelope from r, refusing more than DefaultMaxSize bytes
@@ -60,19 +78,7 @@ func ReadFile(path string) (*Envelope, error) {
 // pydantic model does, and checks the hardware fingerprint hash. The error
 // lists every violation with its field path.
 func Decode(v canonjson.Value) (*Envelope, error) {
-	var e Envelope
-	var errs fieldErrors
-	decodeStruct(v, reflect.ValueOf(&e).Elem(), nil, &errs)
-	if len(errs) > 0 {
-		return nil, errs.err()
-	}
-	if want := FingerprintHash(&e.HardwareFingerprint); e.HardwareFingerprint.FingerprintSHA256 != want {
-		return nil, &ValidationError{Errors: []FieldError{{
-			Path: "hardware_fingerprint.fingerprint_sha256",
-			Msg:  fmt.Sprintf("does not match the fingerprint fields: stored %s, computed %s", e.HardwareFingerprint.FingerprintSHA256, want),
-		}}}
-	}
-	return &e, nil
+	return Parse(canonjson.AppendCompact(nil, v))
 }
 
 // Validate re-runs Decode's checks on e (for envelopes built in Go) by
@@ -85,13 +91,15 @@ func (e *Envelope) Validate() error {
 // Value returns the normalised envelope, signature included, as a JSON value
 // with members in the reference's order.
 func (e *Envelope) Value() canonjson.Value {
-	return encodeStruct(reflect.ValueOf(e).Elem(), "")
+	v, err := canonjson.Parse(e.appendJSON(nil, false, ""))
+	if err != nil {
+		panic("envelope: encoder wrote invalid JSON: " + err.Error())
+	}
+	return v
 }
 
-// Body returns the hashed part of the envelope: everything but the top-level
-// signature.
-func (e *Envelope) Body() canonjson.Value {
-	return encodeStruct(reflect.ValueOf(e).Elem(), "signature")
+func (e *Envelope) appendJSON(dst []byte, sorted bool, skip string) []byte {
+	return appendStruct(dst, reflect.ValueOf(e).Elem(), sorted, skip)
 }
 
 // MarshalIndent writes the envelope as the reference writes envelope files:
@@ -101,9 +109,9 @@ func (e *Envelope) MarshalIndent() []byte {
 	return append(out, '\n')
 }
 
-// MarshalJSON implements json.Marshaler with the compact form of Value.
+// MarshalJSON implements json.Marshaler: compact, fields in model order.
 func (e *Envelope) MarshalJSON() ([]byte, error) {
-	return canonjson.Canonical(e.Value()), nil
+	return e.appendJSON(nil, false, ""), nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler with Parse.

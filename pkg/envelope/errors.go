@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 )
 
 // ErrInvalid is matched (errors.Is) by every error that means "this is not a
@@ -57,43 +59,50 @@ func (e *invalidError) Error() string        { return e.err.Error() }
 func (e *invalidError) Unwrap() error        { return e.err }
 func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 
-// pathElem is a field path built on the stack while decoding; it is only
-// turned into a string when an error is reported.
-type pathElem struct {
-	parent *pathElem
+// decodeState is what decoding carries along: the decoder, the path of the
+// value being read (a stack, so that building it costs nothing unless an
+// error is reported) and the violations found so far.
+type decodeState struct {
+	d    *canonjson.Decoder
+	path []pathSeg
+	errs fieldErrors
+}
+
+type pathSeg struct {
 	name   string
 	index  int // >= 0 for array elements
 	quoted bool
 }
 
-func (p *pathElem) field(name string) *pathElem { return &pathElem{parent: p, name: name, index: -1} }
-func (p *pathElem) elem(i int) *pathElem        { return &pathElem{parent: p, index: i} }
-func (p *pathElem) key(k string) *pathElem {
-	return &pathElem{parent: p, name: k, index: -1, quoted: true}
+func (st *decodeState) pushField(name string) {
+	st.path = append(st.path, pathSeg{name: name, index: -1})
 }
+func (st *decodeState) pushIndex(i int) { st.path = append(st.path, pathSeg{index: i}) }
+func (st *decodeState) pushKey(k string) {
+	st.path = append(st.path, pathSeg{name: k, index: -1, quoted: true})
+}
+func (st *decodeState) pop() { st.path = st.path[:len(st.path)-1] }
 
-func (p *pathElem) String() string {
-	if p == nil {
-		return ""
+// fail records a violation at the current path.
+func (st *decodeState) fail(format string, args ...any) {
+	var b strings.Builder
+	for _, seg := range st.path {
+		switch {
+		case seg.index >= 0:
+			b.WriteString("[" + strconv.Itoa(seg.index) + "]")
+		case seg.quoted:
+			b.WriteString("[" + strconv.Quote(seg.name) + "]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(seg.name)
+		}
 	}
-	parent := p.parent.String()
-	switch {
-	case p.index >= 0:
-		return parent + "[" + strconv.Itoa(p.index) + "]"
-	case p.quoted:
-		return parent + "[" + strconv.Quote(p.name) + "]"
-	case parent == "":
-		return p.name
-	default:
-		return parent + "." + p.name
-	}
+	st.errs = append(st.errs, FieldError{Path: b.String(), Msg: fmt.Sprintf(format, args...)})
 }
 
 type fieldErrors []FieldError
-
-func (e *fieldErrors) add(path *pathElem, format string, args ...any) {
-	*e = append(*e, FieldError{Path: path.String(), Msg: fmt.Sprintf(format, args...)})
-}
 
 func (e fieldErrors) err() error {
 	if len(e) == 0 {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 )
@@ -11,7 +13,7 @@ import (
 // CanonicalBody returns the bytes the content hash is computed over: the
 // canonical JSON of Body.
 func (e *Envelope) CanonicalBody() []byte {
-	return canonjson.Canonical(e.Body())
+	return e.appendJSON(make([]byte, 0, 4096), true, "signature")
 }
 
 // ContentHash returns the lowercase hex sha256 of CanonicalBody. Signatures
@@ -25,52 +27,64 @@ func (e *Envelope) ContentHash() string {
 // the sha256 of the canonical JSON of its named fields, with the four named
 // fields of each GPU sorted by pci_id. Unknown fields are not part of it.
 func FingerprintHash(hw *HardwareFingerprint) string {
-	gpus := make([]canonjson.Value, len(hw.GPUs))
+	// Python's sorted() is stable and compares str by code point, which is
+	// Go's byte order for valid UTF-8.
 	order := make([]int, len(hw.GPUs))
 	for i := range order {
 		order[i] = i
 	}
-	// Python's sorted() is stable and compares str by code point, which is
-	// Go's byte order for valid UTF-8.
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch pa, pb := hw.GPUs[a].PCIID, hw.GPUs[b].PCIID; {
-		case pa < pb:
-			return -1
-		case pa > pb:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(hw.GPUs[a].PCIID, hw.GPUs[b].PCIID) })
+
+	// Members in key order: this is the canonical form, written directly.
+	b := make([]byte, 0, 1024)
+	str := canonjson.AppendString
+	b = append(b, `{"bios":{"above_4g":`...)
+	b = strconv.AppendBool(b, hw.BIOS.Above4G)
+	b = append(b, `,"resizable_bar":`...)
+	b = strconv.AppendBool(b, hw.BIOS.ResizableBAR)
+	b = append(b, `,"version":`...)
+	b = str(b, hw.BIOS.Version)
+	b = append(b, `},"cpu":{"microcode":`...)
+	b = str(b, hw.CPU.Microcode)
+	b = append(b, `,"model":`...)
+	b = str(b, hw.CPU.Model)
+	b = append(b, `},"cuda":`...)
+	b = str(b, hw.CUDA)
+	b = append(b, `,"dmi_uuid":`...)
+	b = str(b, hw.DMIUUID)
+	b = append(b, `,"driver":`...)
+	b = str(b, hw.Driver)
+	b = append(b, `,"gpus":[`...)
 	for i, idx := range order {
 		g := &hw.GPUs[idx]
-		gpus[i] = obj("model", str(g.Model), "pci_id", str(g.PCIID), "serial", str(g.Serial), "vbios", str(g.VBIOS))
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"model":`...)
+		b = str(b, g.Model)
+		b = append(b, `,"pci_id":`...)
+		b = str(b, g.PCIID)
+		b = append(b, `,"serial":`...)
+		b = str(b, g.Serial)
+		b = append(b, `,"vbios":`...)
+		b = str(b, g.VBIOS)
+		b = append(b, '}')
 	}
-	numa := hw.NUMA
-	if numa.IsNull() {
-		numa = emptyObject
+	b = append(b, `],"memory":{"channels":`...)
+	b = strconv.AppendInt(b, hw.Memory.Channels, 10)
+	b = append(b, `,"ecc":`...)
+	b = strconv.AppendBool(b, hw.Memory.ECC)
+	b = append(b, `,"speed_mts":`...)
+	b = strconv.AppendInt(b, hw.Memory.SpeedMTS, 10)
+	b = append(b, `},"nccl":`...)
+	b = str(b, hw.NCCL)
+	b = append(b, `,"numa":`...)
+	if hw.NUMA.IsNull() {
+		b = append(b, "{}"...)
+	} else {
+		b = canonjson.AppendCanonical(b, hw.NUMA)
 	}
-	body := obj(
-		"dmi_uuid", str(hw.DMIUUID),
-		"gpus", canonjson.ArrayValue(gpus),
-		"cpu", obj("model", str(hw.CPU.Model), "microcode", str(hw.CPU.Microcode)),
-		"memory", obj("channels", canonjson.IntValue(hw.Memory.Channels), "speed_mts", canonjson.IntValue(hw.Memory.SpeedMTS), "ecc", canonjson.BoolValue(hw.Memory.ECC)),
-		"bios", obj("version", str(hw.BIOS.Version), "resizable_bar", canonjson.BoolValue(hw.BIOS.ResizableBAR), "above_4g", canonjson.BoolValue(hw.BIOS.Above4G)),
-		"numa", numa,
-		"driver", str(hw.Driver),
-		"cuda", str(hw.CUDA),
-		"nccl", str(hw.NCCL),
-	)
-	sum := sha256.Sum256(canonjson.Canonical(body))
+	b = append(b, '}')
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-func str(s string) canonjson.Value { return canonjson.StringValue(s) }
-
-// obj builds an object from alternating keys and values.
-func obj(kv ...any) canonjson.Value {
-	members := make([]canonjson.Member, 0, len(kv)/2)
-	for i := 0; i < len(kv); i += 2 {
-		members = append(members, canonjson.Member{Key: kv[i].(string), Value: kv[i+1].(canonjson.Value)})
-	}
-	return canonjson.ObjectValue(members)
 }

@@ -64,16 +64,29 @@ func (m *Metrics) SetInt(name string, i int64) { m.Set(name, canonjson.IntValue(
 // SetString sets a string metric.
 func (m *Metrics) SetString(name, s string) { m.Set(name, canonjson.StringValue(s)) }
 
-func (m *Metrics) decodeValue(v canonjson.Value, path *pathElem, errs *fieldErrors) {
-	if v.Kind() != canonjson.Object {
-		errs.add(path, "must be an object, not %s", kindName(v))
-		return
+func (m *Metrics) decodeJSON(st *decodeState) error {
+	d := st.d
+	if ok, err := st.expect(canonjson.Object, "an object"); !ok {
+		return err
 	}
-	out := make(Metrics, 0, v.Len())
-	for _, mem := range v.Members() {
-		name := strip(mem.Key)
-		at := path.key(name)
-		val := mem.Value
+	if err := d.BeginObject(); err != nil {
+		return err
+	}
+	out := make(Metrics, 0, 24)
+	for {
+		key, more, err := d.NextKey()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		val, err := readAny(d)
+		if err != nil {
+			return err
+		}
+		name := strip(key)
+		st.pushKey(name)
 		switch val.Kind() {
 		case canonjson.Int, canonjson.Float, canonjson.Null:
 		case canonjson.String:
@@ -82,24 +95,58 @@ func (m *Metrics) decodeValue(v canonjson.Value, path *pathElem, errs *fieldErro
 			// float | int | str | None: a bool is taken as the float 1.0 or 0.0.
 			val = canonjson.FloatValue(map[bool]float64{true: 1, false: 0}[val.Bool()])
 		default:
-			errs.add(at, "must be a number, a string or null, not %s", kindName(val))
+			st.fail("must be a number, a string or null, not %s", kindName(val))
+			st.pop()
 			continue
 		}
-		if _, dup := out.Get(name); dup {
-			errs.add(at, "duplicate metric name after whitespace stripping")
-			continue
+		if name != key {
+			if _, dup := out.Get(name); dup {
+				st.fail("duplicate metric name after whitespace stripping")
+				st.pop()
+				continue
+			}
 		}
+		st.pop()
 		out = append(out, Metric{Name: name, Value: val})
 	}
 	*m = out
+	return nil
 }
 
-func (m Metrics) encodeValue() canonjson.Value {
-	members := make([]canonjson.Member, len(m))
-	for i, metric := range m {
-		members[i] = canonjson.Member{Key: metric.Name, Value: metric.Value}
+func (m Metrics) appendJSON(dst []byte, sorted bool) []byte {
+	dst = append(dst, '{')
+	write := func(i int, metric *Metric) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = canonjson.AppendString(dst, metric.Name)
+		dst = append(dst, ':')
+		dst = canonjson.AppendCanonical(dst, metric.Value)
 	}
-	return canonjson.ObjectValue(members)
+	if !sorted {
+		for i := range m {
+			write(i, &m[i])
+		}
+		return append(dst, '}')
+	}
+	order := sortedIndexes(len(m), func(a, b int) bool { return m[a].Name < m[b].Name })
+	for i, idx := range order {
+		write(i, &m[idx])
+	}
+	return append(dst, '}')
+}
+
+// sortedIndexes returns 0..n-1 sorted by less (an insertion sort: maps in
+// an envelope hold a few dozen entries at most).
+func sortedIndexes(n int, less func(a, b int) bool) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+		for j := i; j > 0 && less(order[j], order[j-1]); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	return order
 }
 
 func (Metrics) jsonSchema() map[string]any {
@@ -141,34 +188,63 @@ func (s *StringMap) Set(key, value string) {
 	*s = append(*s, StringEntry{Key: key, Value: value})
 }
 
-func (s *StringMap) decodeValue(v canonjson.Value, path *pathElem, errs *fieldErrors) {
-	if v.Kind() != canonjson.Object {
-		errs.add(path, "must be an object, not %s", kindName(v))
-		return
+func (s *StringMap) decodeJSON(st *decodeState) error {
+	d := st.d
+	if ok, err := st.expect(canonjson.Object, "an object"); !ok {
+		return err
 	}
-	out := make(StringMap, 0, v.Len())
-	for _, mem := range v.Members() {
-		key := strip(mem.Key)
-		at := path.key(key)
-		if mem.Value.Kind() != canonjson.String {
-			errs.add(at, "must be a string, not %s", kindName(mem.Value))
+	if err := d.BeginObject(); err != nil {
+		return err
+	}
+	out := StringMap{}
+	for {
+		rawKey, more, err := d.NextKey()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		val, err := readAny(d)
+		if err != nil {
+			return err
+		}
+		key := strip(rawKey)
+		st.pushKey(key)
+		if val.Kind() != canonjson.String {
+			st.fail("must be a string, not %s", kindName(val))
+			st.pop()
 			continue
 		}
-		if _, dup := out.Get(key); dup {
-			errs.add(at, "duplicate key after whitespace stripping")
+		if _, dup := out.Get(key); dup && key != rawKey {
+			st.fail("duplicate key after whitespace stripping")
+			st.pop()
 			continue
 		}
-		out = append(out, StringEntry{Key: key, Value: strip(mem.Value.Str())})
+		st.pop()
+		out = append(out, StringEntry{Key: key, Value: strip(val.Str())})
 	}
 	*s = out
+	return nil
 }
 
-func (s StringMap) encodeValue() canonjson.Value {
-	members := make([]canonjson.Member, len(s))
-	for i, e := range s {
-		members[i] = canonjson.Member{Key: e.Key, Value: canonjson.StringValue(e.Value)}
+func (s StringMap) appendJSON(dst []byte, sorted bool) []byte {
+	order := sortedIndexes(len(s), func(a, b int) bool { return s[a].Key < s[b].Key })
+	if !sorted {
+		for i := range order {
+			order[i] = i
+		}
 	}
-	return canonjson.ObjectValue(members)
+	dst = append(dst, '{')
+	for i, idx := range order {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = canonjson.AppendString(dst, s[idx].Key)
+		dst = append(dst, ':')
+		dst = canonjson.AppendString(dst, s[idx].Value)
+	}
+	return append(dst, '}')
 }
 
 func (StringMap) jsonSchema() map[string]any {

@@ -12,15 +12,25 @@ import (
 // there are microseconds and is left out when there are none; nanoseconds are
 // truncated; a zero offset is written Z.
 func FormatTimestamp(t time.Time) string {
+	return string(appendRFC3339(nil, t))
+}
+
+func appendRFC3339(dst []byte, t time.Time) []byte {
 	t = t.Truncate(time.Microsecond)
 	layout := "2006-01-02T15:04:05"
 	if t.Nanosecond() != 0 {
-		layout += ".000000"
+		layout = "2006-01-02T15:04:05.000000"
 	}
 	if _, offset := t.Zone(); offset == 0 {
-		return t.Format(layout) + "Z"
+		return append(t.AppendFormat(dst, layout), 'Z')
 	}
-	return t.Format(layout + "-07:00")
+	return t.AppendFormat(dst, layout+"-07:00")
+}
+
+// appendTimestamp appends t as a JSON string.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	return append(appendRFC3339(dst, t), '"')
 }
 
 var errNoZone = errors.New("timestamp has no time zone: add Z or an offset such as +00:00")

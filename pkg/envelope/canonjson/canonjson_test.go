@@ -2,7 +2,9 @@ package canonjson
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -182,5 +184,55 @@ func TestEqualIgnoresMemberOrder(t *testing.T) {
 	}
 	if Equal(a, c) {
 		t.Error("1.0 and 1 compare Equal; their classes differ")
+	}
+}
+
+func TestReadCanonicalMatchesTheTree(t *testing.T) {
+	g := randomValues{rand.New(rand.NewPCG(7, 7))}
+	for i := range 3000 {
+		v := g.value(0)
+		text := AppendIndent(nil, v, 1) // document order, with whitespace
+		d, err := NewDecoder(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := d.ReadCanonical()
+		if err == nil {
+			err = d.End()
+		}
+		d.Release()
+		if err != nil {
+			t.Fatalf("value %d: %v", i, err)
+		}
+		want := Canonical(v)
+		if got := Canonical(rc); string(got) != string(want) {
+			t.Fatalf("value %d: ReadCanonical gives\n%s\nwant\n%s", i, got, want)
+		}
+		if !Equal(rc, v) || !Equal(v, rc) || rc.Len() != v.Len() {
+			t.Fatalf("value %d: canonical-text Value not Equal to the tree", i)
+		}
+	}
+}
+
+func TestDuplicateKeysInLargeNestedObjects(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 40 {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	// A large inner object with its own k1, then a duplicate of the outer k3.
+	b.WriteString(`"inner":{`)
+	for i := range 40 {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	b.WriteString(`"z":0},"k3":1}`)
+	_, err := Parse([]byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), `duplicate key "k3"`) {
+		t.Fatalf("error %v, want duplicate key k3", err)
+	}
+	d, _ := NewDecoder([]byte(b.String()))
+	defer d.Release()
+	if _, err := d.ReadCanonical(); err == nil || !strings.Contains(err.Error(), `duplicate key "k3"`) {
+		t.Fatalf("ReadCanonical error %v, want duplicate key k3", err)
 	}
 }

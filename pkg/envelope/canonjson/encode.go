@@ -27,22 +27,29 @@ func AppendCanonical(dst []byte, v Value) []byte {
 	case String:
 		return AppendString(dst, v.str)
 	case Array:
+		if v.c == nil {
+			return append(dst, v.str...)
+		}
 		dst = append(dst, '[')
-		for i := range v.elems {
+		for i, e := range v.Elems() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = AppendCanonical(dst, v.elems[i])
+			dst = AppendCanonical(dst, e)
 		}
 		return append(dst, ']')
 	case Object:
+		if v.c == nil {
+			return append(dst, v.str...)
+		}
 		dst = append(dst, '{')
+		members := v.Members()
 		var stack [24]int32
-		for i, idx := range sortedOrder(v.members, stack[:0]) {
+		for i, idx := range sortedOrder(members, stack[:0]) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			m := &v.members[idx]
+			m := &members[idx]
 			dst = AppendString(dst, m.Key)
 			dst = append(dst, ':')
 			dst = AppendCanonical(dst, m.Value)
@@ -83,32 +90,34 @@ func appendIndent(dst []byte, v Value, indent, level int) []byte {
 	}
 	switch v.kind {
 	case Array:
-		if len(v.elems) == 0 {
+		elems := v.Elems()
+		if len(elems) == 0 {
 			return append(dst, "[]"...)
 		}
 		dst = append(dst, '[')
-		for i := range v.elems {
+		for i := range elems {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = newline(dst, level+1)
-			dst = appendIndent(dst, v.elems[i], indent, level+1)
+			dst = appendIndent(dst, elems[i], indent, level+1)
 		}
 		dst = newline(dst, level)
 		return append(dst, ']')
 	case Object:
-		if len(v.members) == 0 {
+		members := v.Members()
+		if len(members) == 0 {
 			return append(dst, "{}"...)
 		}
 		dst = append(dst, '{')
-		for i := range v.members {
+		for i := range members {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = newline(dst, level+1)
-			dst = AppendString(dst, v.members[i].Key)
+			dst = AppendString(dst, members[i].Key)
 			dst = append(dst, ": "...)
-			dst = appendIndent(dst, v.members[i].Value, indent, level+1)
+			dst = appendIndent(dst, members[i].Value, indent, level+1)
 		}
 		dst = newline(dst, level)
 		return append(dst, '}')
@@ -124,10 +133,18 @@ const hexDigits = "0123456789abcdef"
 // for everything outside printable ASCII. '/', '<', '>' and '&' stay as they are.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	i := 0
+	for i < len(s) && canonicalASCII[s[i]] {
+		i++
+	}
+	if i == len(s) { // the common case: nothing to escape
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
-		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+		if canonicalASCII[c] {
 			i++
 			continue
 		}
@@ -253,4 +270,38 @@ func AppendFloat(dst []byte, f float64) []byte {
 	dst = append(dst, digits[:intDigits]...)
 	dst = append(dst, '.')
 	return append(dst, digits[intDigits:nd]...)
+}
+
+// AppendCompact appends v without whitespace, keeping object members in
+// their order (Canonical sorts them).
+func AppendCompact(dst []byte, v Value) []byte {
+	switch v.kind {
+	case Array:
+		if v.c == nil {
+			return append(dst, v.str...)
+		}
+		dst = append(dst, '[')
+		for i, e := range v.c.elems {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendCompact(dst, e)
+		}
+		return append(dst, ']')
+	case Object:
+		if v.c == nil {
+			return append(dst, v.str...)
+		}
+		dst = append(dst, '{')
+		for i := range v.c.members {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, v.c.members[i].Key)
+			dst = append(dst, ':')
+			dst = AppendCompact(dst, v.c.members[i].Value)
+		}
+		return append(dst, '}')
+	}
+	return AppendCanonical(dst, v)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -19,13 +20,13 @@ const DefaultMaxDepth = 512
 // reference could neither read nor hash them.
 const MaxIntDigits = 4300
 
-// Options tunes Parse. The zero value is ready to use.
+// Options tunes Parse and NewDecoder. The zero value is ready to use.
 type Options struct {
 	// MaxDepth is the deepest nesting accepted; 0 means DefaultMaxDepth.
 	MaxDepth int
 }
 
-// SyntaxError reports JSON that Parse rejects, with the position of the problem.
+// SyntaxError reports JSON that is rejected, with the position of the problem.
 type SyntaxError struct {
 	Offset int    // byte offset of the problem
 	Line   int    // 1-based line
@@ -46,48 +47,619 @@ func Parse(data []byte) (Value, error) { return Options{}.Parse(data) }
 // Parse reads exactly one JSON value from data. Surrounding whitespace is
 // allowed; anything else after the value is an error.
 func (o Options) Parse(data []byte) (Value, error) {
-	maxDepth := o.MaxDepth
-	if maxDepth <= 0 {
-		maxDepth = DefaultMaxDepth
-	}
-	// One copy of the input lets every unescaped string and number share it.
-	p := parser{s: string(data), maxDepth: maxDepth}
-	if !utf8.ValidString(p.s) {
-		return Value{}, p.errAt(firstInvalidUTF8(p.s), "invalid UTF-8")
-	}
-	if strings.HasPrefix(p.s, "\uFEFF") {
-		return Value{}, p.errAt(0, "unexpected byte order mark (U+FEFF) before the value")
-	}
-	p.skipSpace()
-	if p.pos == len(p.s) {
-		return Value{}, ErrEmpty
-	}
-	v, err := p.value(0)
+	d, err := o.NewDecoder(data)
 	if err != nil {
 		return Value{}, err
 	}
-	p.skipSpace()
-	if p.pos != len(p.s) {
-		return Value{}, p.errAt(p.pos, "unexpected data after the top-level value")
+	defer d.Release()
+	v, err := d.ReadValue()
+	if err != nil {
+		return Value{}, err
 	}
-	return v, nil
+	return v, d.End()
 }
 
-type parser struct {
+// Decoder reads one JSON document value by value, so that a caller that knows
+// the document's shape (package envelope) can decode it without building a
+// tree. It enforces everything Parse does: duplicate keys are refused at
+// every level, nesting is bounded, numbers keep their class.
+type Decoder struct {
 	s        string
 	pos      int
+	depth    int
 	maxDepth int
-	// Scratch stacks reused across containers so that each array or object
-	// costs one allocation of exactly its size.
+	// Per open container: whether its first entry is still to come, and
+	// where its keys start in keys (objects).
+	frames []frame
+	keys   []string
+	// Scratch stacks reused across containers and, through decoderPool,
+	// across documents.
 	elems   []Value
 	members []Member
+	segs    []segment
 	buf     []byte
+	tmp     []byte
+	// Arenas the finished containers of ReadValue are carved from: a
+	// document costs a few chunk allocations instead of one per container.
+	// Chunks are never reused, since the returned Values point into them.
+	valueArena     []Value
+	memberArena    []Member
+	containerArena []container
 }
 
-func (p *parser) errAt(off int, format string, args ...any) *SyntaxError {
+type frame struct {
+	first   bool
+	keyBase int
+	seen    map[string]struct{} // keys of an object too large for a linear scan
+}
+
+// segment is one member of an object being written in canonical form.
+type segment struct {
+	key        string
+	start, end int // the member's bytes in the output
+}
+
+var decoderPool = sync.Pool{New: func() any { return new(Decoder) }}
+
+// NewDecoder starts reading data, which must be valid UTF-8. The Decoder
+// shares nothing with data: strings it returns stay valid after data changes.
+func (o Options) NewDecoder(data []byte) (*Decoder, error) {
+	d := decoderPool.Get().(*Decoder)
+	d.maxDepth = o.MaxDepth
+	if d.maxDepth <= 0 {
+		d.maxDepth = DefaultMaxDepth
+	}
+	// One copy of the input lets every unescaped string and number share it.
+	d.s, d.pos, d.depth = string(data), 0, 0
+	if !utf8.ValidString(d.s) {
+		err := d.errAt(firstInvalidUTF8(d.s), "invalid UTF-8")
+		d.Release()
+		return nil, err
+	}
+	if strings.HasPrefix(d.s, "\uFEFF") {
+		err := d.errAt(0, "unexpected byte order mark (U+FEFF) before the value")
+		d.Release()
+		return nil, err
+	}
+	d.skipSpace()
+	if d.pos == len(d.s) {
+		d.Release()
+		return nil, ErrEmpty
+	}
+	return d, nil
+}
+
+// NewDecoder is Options{}.NewDecoder.
+func NewDecoder(data []byte) (*Decoder, error) { return Options{}.NewDecoder(data) }
+
+// Release returns the Decoder to a pool. It must not be used afterwards;
+// Values it returned stay valid.
+func (d *Decoder) Release() {
+	clear(d.elems[:cap(d.elems)])
+	clear(d.members[:cap(d.members)])
+	clear(d.keys[:cap(d.keys)])
+	clear(d.segs[:cap(d.segs)])
+	d.elems, d.members, d.keys, d.segs, d.frames = d.elems[:0], d.members[:0], d.keys[:0], d.segs[:0], d.frames[:0]
+	clear(d.frames[:cap(d.frames)])
+	d.s, d.valueArena, d.memberArena, d.containerArena = "", nil, nil, nil
+	if cap(d.buf) > 1<<16 {
+		d.buf = nil
+	}
+	if cap(d.tmp) > 1<<16 {
+		d.tmp = nil
+	}
+	decoderPool.Put(d)
+}
+
+// End checks that nothing but whitespace follows the value read.
+func (d *Decoder) End() error {
+	d.skipSpace()
+	if d.pos != len(d.s) {
+		return d.errAt(d.pos, "unexpected data after the top-level value")
+	}
+	return nil
+}
+
+// Peek returns the kind of the next value without consuming it. Numbers are
+// reported as Int or Float by their lexical form.
+func (d *Decoder) Peek() (Kind, error) {
+	d.skipSpace()
+	if d.pos >= len(d.s) {
+		return Null, d.errAt(d.pos, "unexpected end of input")
+	}
+	switch c := d.s[d.pos]; {
+	case c == '{':
+		return Object, nil
+	case c == '[':
+		return Array, nil
+	case c == '"':
+		return String, nil
+	case c == 't' || c == 'f':
+		return Bool, nil
+	case c == 'n':
+		return Null, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		for i := d.pos + 1; i < len(d.s); i++ {
+			switch d.s[i] {
+			case '.', 'e', 'E':
+				return Float, nil
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return Int, nil
+			}
+		}
+		return Int, nil
+	case c == 'N' || c == 'I':
+		return Null, d.errAt(d.pos, "NaN and Infinity are not valid JSON numbers")
+	default:
+		return Null, d.errAt(d.pos, "unexpected character %q", c)
+	}
+}
+
+// BeginObject consumes the '{' of an object; iterate its members with NextKey.
+func (d *Decoder) BeginObject() error {
+	d.skipSpace()
+	if d.pos >= len(d.s) || d.s[d.pos] != '{' {
+		return d.errAt(d.pos, "expected an object")
+	}
+	if d.depth++; d.depth > d.maxDepth {
+		return d.errAt(d.pos, "nesting deeper than %d levels", d.maxDepth)
+	}
+	d.pos++
+	d.frames = append(d.frames, frame{first: true, keyBase: len(d.keys)})
+	return nil
+}
+
+// NextKey reads the next member's key and the ':' after it, and returns
+// more=false at the end of the object. A key already seen in this object is
+// an error: Python keeps the last of duplicate keys, other parsers the
+// first, so a document that means different things to different readers is
+// refused rather than guessed at.
+func (d *Decoder) NextKey() (key string, more bool, err error) {
+	f := &d.frames[len(d.frames)-1]
+	d.skipSpace()
+	if d.pos >= len(d.s) {
+		return "", false, d.errAt(d.pos, "unexpected end of input in object")
+	}
+	c := d.s[d.pos]
+	if c == '}' {
+		d.pos++
+		d.endObject(f)
+		return "", false, nil
+	}
+	if !f.first {
+		if c != ',' {
+			return "", false, d.errAt(d.pos, "expected ',' or '}' in object, found %q", c)
+		}
+		d.pos++
+		d.skipSpace()
+		if d.pos >= len(d.s) {
+			return "", false, d.errAt(d.pos, "unexpected end of input in object")
+		}
+		c = d.s[d.pos]
+	}
+	f.first = false
+	if c != '"' {
+		return "", false, d.errAt(d.pos, "expected a string key in object, found %q", c)
+	}
+	keyPos := d.pos
+	key, err = d.readString()
+	if err != nil {
+		return "", false, err
+	}
+	if d.isDuplicate(f, key) {
+		return "", false, d.errAt(keyPos, "duplicate key %q", key)
+	}
+	d.skipSpace()
+	if d.pos >= len(d.s) || d.s[d.pos] != ':' {
+		return "", false, d.errAt(d.pos, "expected ':' after object key %q", key)
+	}
+	d.pos++
+	return key, true, nil
+}
+
+// dupScanLimit is the object size up to which duplicate keys are found by a
+// linear scan; larger objects use a map.
+const dupScanLimit = 32
+
+func (d *Decoder) isDuplicate(f *frame, key string) bool {
+	if f.seen == nil {
+		keys := d.keys[f.keyBase:]
+		if len(keys) < dupScanLimit {
+			for _, k := range keys {
+				if k == key {
+					return true
+				}
+			}
+			d.keys = append(d.keys, key)
+			return false
+		}
+		f.seen = make(map[string]struct{}, 2*len(keys))
+		for _, k := range keys {
+			f.seen[k] = struct{}{}
+		}
+	}
+	if _, dup := f.seen[key]; dup {
+		return true
+	}
+	f.seen[key] = struct{}{}
+	return false
+}
+
+func (d *Decoder) endObject(f *frame) {
+	clear(d.keys[f.keyBase:])
+	d.keys = d.keys[:f.keyBase]
+	*f = frame{}
+	d.frames = d.frames[:len(d.frames)-1]
+	d.depth--
+}
+
+// BeginArray consumes the '[' of an array; iterate it with NextElem.
+func (d *Decoder) BeginArray() error {
+	d.skipSpace()
+	if d.pos >= len(d.s) || d.s[d.pos] != '[' {
+		return d.errAt(d.pos, "expected an array")
+	}
+	if d.depth++; d.depth > d.maxDepth {
+		return d.errAt(d.pos, "nesting deeper than %d levels", d.maxDepth)
+	}
+	d.pos++
+	d.frames = append(d.frames, frame{first: true})
+	return nil
+}
+
+// NextElem reports whether the array has another element (then positioned
+// at it) or has ended.
+func (d *Decoder) NextElem() (more bool, err error) {
+	f := &d.frames[len(d.frames)-1]
+	d.skipSpace()
+	if d.pos >= len(d.s) {
+		return false, d.errAt(d.pos, "unexpected end of input in array")
+	}
+	c := d.s[d.pos]
+	if c == ']' {
+		d.pos++
+		d.frames = d.frames[:len(d.frames)-1]
+		d.depth--
+		return false, nil
+	}
+	if !f.first {
+		if c != ',' {
+			return false, d.errAt(d.pos, "expected ',' or ']' in array, found %q", c)
+		}
+		d.pos++
+	}
+	f.first = false
+	return true, nil
+}
+
+// ReadValue reads the next value, of any kind, as a tree.
+func (d *Decoder) ReadValue() (Value, error) {
+	k, err := d.Peek()
+	if err != nil {
+		return Value{}, err
+	}
+	switch k {
+	case Object:
+		if err := d.BeginObject(); err != nil {
+			return Value{}, err
+		}
+		base := len(d.members)
+		for {
+			key, more, err := d.NextKey()
+			if err != nil {
+				return Value{}, err
+			}
+			if !more {
+				break
+			}
+			v, err := d.ReadValue()
+			if err != nil {
+				return Value{}, err
+			}
+			d.members = append(d.members, Member{Key: key, Value: v})
+		}
+		c := d.newContainer()
+		c.members = d.takeMembers(base)
+		return Value{kind: Object, c: c}, nil
+	case Array:
+		if err := d.BeginArray(); err != nil {
+			return Value{}, err
+		}
+		base := len(d.elems)
+		for {
+			more, err := d.NextElem()
+			if err != nil {
+				return Value{}, err
+			}
+			if !more {
+				break
+			}
+			v, err := d.ReadValue()
+			if err != nil {
+				return Value{}, err
+			}
+			d.elems = append(d.elems, v)
+		}
+		c := d.newContainer()
+		c.elems = d.takeElems(base)
+		return Value{kind: Array, c: c}, nil
+	}
+	return d.readScalar(k)
+}
+
+// ReadCanonical reads the next value and returns it in canonical form,
+// without building a tree. Containers come back as Values that hold their
+// canonical text: AppendCanonical copies it, and Members or Elems parse it
+// on demand.
+func (d *Decoder) ReadCanonical() (Value, error) {
+	k, err := d.Peek()
+	if err != nil {
+		return Value{}, err
+	}
+	if k != Object && k != Array {
+		return d.readScalar(k)
+	}
+	out, err := d.appendCanonical(d.tmp[:0])
+	d.tmp = out
+	if err != nil {
+		return Value{}, err
+	}
+	return Value{kind: k, str: string(out)}, nil
+}
+
+func (d *Decoder) appendCanonical(dst []byte) ([]byte, error) {
+	d.skipSpace()
+	if d.pos >= len(d.s) {
+		return dst, d.errAt(d.pos, "unexpected end of input")
+	}
+	switch c := d.s[d.pos]; {
+	case c == '"':
+		// A string of printable ASCII without escapes is its own canonical
+		// form: copy it as it stands.
+		s, i := d.s, d.pos+1
+		for i < len(s) && canonicalASCII[s[i]] {
+			i++
+		}
+		if i < len(s) && s[i] == '"' {
+			dst = append(dst, s[d.pos:i+1]...)
+			d.pos = i + 1
+			return dst, nil
+		}
+		str, err := d.readString()
+		if err != nil {
+			return dst, err
+		}
+		return AppendString(dst, str), nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		v, err := d.readNumber()
+		if err != nil {
+			return dst, err
+		}
+		if v.kind == Int {
+			return append(dst, v.str...), nil
+		}
+		return AppendFloat(dst, v.float), nil
+	case c == '{':
+		if err := d.BeginObject(); err != nil {
+			return dst, err
+		}
+		dst = append(dst, '{')
+		base := len(d.segs)
+		for {
+			key, more, err := d.NextKey()
+			if err != nil {
+				return dst, err
+			}
+			if !more {
+				break
+			}
+			if len(d.segs) > base {
+				dst = append(dst, ',')
+			}
+			start := len(dst)
+			dst = AppendString(dst, key)
+			dst = append(dst, ':')
+			if dst, err = d.appendCanonical(dst); err != nil {
+				return dst, err
+			}
+			d.segs = append(d.segs, segment{key: key, start: start, end: len(dst)})
+		}
+		dst = d.sortMembers(dst, base)
+		return append(dst, '}'), nil
+	case c == '[':
+		if err := d.BeginArray(); err != nil {
+			return dst, err
+		}
+		dst = append(dst, '[')
+		dst = d.appendIntRun(dst)
+		for first := len(dst) == 0 || dst[len(dst)-1] == '['; ; first = false {
+			more, err := d.NextElem()
+			if err != nil {
+				return dst, err
+			}
+			if !more {
+				break
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			if dst, err = d.appendCanonical(dst); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	}
+	k, err := d.Peek()
+	if err != nil {
+		return dst, err
+	}
+	v, err := d.readScalar(k)
+	if err != nil {
+		return dst, err
+	}
+	return AppendCanonical(dst, v), nil
+}
+
+// appendIntRun copies a leading run of small non-negative integers of the
+// array just opened (CPU lists in NUMA topologies are hundreds of them) in
+// one tight loop. It stops, leaving the array to the general code, at
+// anything else, including the first element it cannot handle, and consumes
+// a separating comma only when an integer follows it.
+func (d *Decoder) appendIntRun(dst []byte) []byte {
+	s, i := d.s, d.pos
+	f := &d.frames[len(d.frames)-1]
+	for {
+		j := i
+		for j < len(s) && isSpace[s[j]] {
+			j++
+		}
+		if !f.first {
+			if j >= len(s) || s[j] != ',' {
+				break
+			}
+			j++
+			for j < len(s) && isSpace[s[j]] {
+				j++
+			}
+		}
+		// One to 18 digits, no leading zero, not followed by . e E or a digit.
+		k := j
+		for k < len(s) && k-j < 18 && isDigit(s[k]) {
+			k++
+		}
+		if k == j || (s[j] == '0' && k-j > 1) || k >= len(s) || isDigit(s[k]) || s[k] == '.' || s[k] == 'e' || s[k] == 'E' {
+			break
+		}
+		if !f.first {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, s[j:k]...)
+		f.first = false
+		i = k
+	}
+	d.pos = i
+	return dst
+}
+
+// canonicalASCII marks the bytes that AppendString writes unchanged.
+var canonicalASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// sortMembers puts the members written since segment base, which are
+// separated by commas in document order, into key order.
+func (d *Decoder) sortMembers(dst []byte, base int) []byte {
+	segs := d.segs[base:]
+	defer func() {
+		clear(d.segs[base:])
+		d.segs = d.segs[:base]
+	}()
+	sorted := true
+	for i := 1; i < len(segs); i++ {
+		if segs[i].key < segs[i-1].key {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return dst
+	}
+	start := segs[0].start
+	for i := 1; i < len(segs); i++ {
+		for j := i; j > 0 && segs[j].key < segs[j-1].key; j-- {
+			segs[j], segs[j-1] = segs[j-1], segs[j]
+		}
+	}
+	tmp := append(d.buf[:0], dst[start:]...)
+	d.buf = tmp
+	dst = dst[:start]
+	for i, sg := range segs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, tmp[sg.start-start:sg.end-start]...)
+	}
+	return dst
+}
+
+// Skip reads past the next value.
+func (d *Decoder) Skip() error {
+	_, err := d.ReadCanonical()
+	return err
+}
+
+func (d *Decoder) readScalar(k Kind) (Value, error) {
+	switch k {
+	case String:
+		s, err := d.readString()
+		return Value{kind: String, str: s}, err
+	case Int, Float:
+		return d.readNumber()
+	case Bool:
+		if strings.HasPrefix(d.s[d.pos:], "true") {
+			d.pos += 4
+			return Value{kind: Bool, boolean: true}, nil
+		}
+		if strings.HasPrefix(d.s[d.pos:], "false") {
+			d.pos += 5
+			return Value{kind: Bool}, nil
+		}
+	case Null:
+		if strings.HasPrefix(d.s[d.pos:], "null") {
+			d.pos += 4
+			return Value{}, nil
+		}
+	}
+	return Value{}, d.errAt(d.pos, "invalid literal")
+}
+
+func (d *Decoder) newContainer() *container {
+	if len(d.containerArena) == 0 {
+		d.containerArena = make([]container, arenaChunk/4)
+	}
+	c := &d.containerArena[0]
+	d.containerArena = d.containerArena[1:]
+	return c
+}
+
+// arenaChunk is the number of entries allocated at a time for each arena.
+const arenaChunk = 256
+
+// takeElems moves the children collected since base out of the scratch
+// stack into arena memory of exactly their size.
+func (d *Decoder) takeElems(base int) []Value {
+	n := len(d.elems) - base
+	if n > len(d.valueArena) {
+		d.valueArena = make([]Value, max(arenaChunk, n))
+	}
+	out := d.valueArena[:n:n]
+	d.valueArena = d.valueArena[n:]
+	copy(out, d.elems[base:])
+	clear(d.elems[base:])
+	d.elems = d.elems[:base]
+	return out
+}
+
+func (d *Decoder) takeMembers(base int) []Member {
+	n := len(d.members) - base
+	if n > len(d.memberArena) {
+		d.memberArena = make([]Member, max(arenaChunk/2, n))
+	}
+	out := d.memberArena[:n:n]
+	d.memberArena = d.memberArena[n:]
+	copy(out, d.members[base:])
+	clear(d.members[base:])
+	d.members = d.members[:base]
+	return out
+}
+
+func (d *Decoder) errAt(off int, format string, args ...any) *SyntaxError {
 	line, col := 1, 1
-	for i := 0; i < off && i < len(p.s); i++ {
-		if p.s[i] == '\n' {
+	for i := 0; i < off && i < len(d.s); i++ {
+		if d.s[i] == '\n' {
 			line, col = line+1, 1
 		} else {
 			col++
@@ -107,213 +679,74 @@ func firstInvalidUTF8(s string) int {
 	return len(s)
 }
 
-func (p *parser) skipSpace() {
-	for p.pos < len(p.s) {
-		switch p.s[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (p *parser) value(depth int) (Value, error) {
-	if p.pos >= len(p.s) {
-		return Value{}, p.errAt(p.pos, "unexpected end of input")
-	}
-	switch c := p.s[p.pos]; {
-	case c == '{':
-		return p.object(depth + 1)
-	case c == '[':
-		return p.array(depth + 1)
-	case c == '"':
-		s, err := p.string()
-		return Value{kind: String, str: s}, err
-	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number()
-	case c == 't':
-		return p.literal("true", Value{kind: Bool, boolean: true})
-	case c == 'f':
-		return p.literal("false", Value{kind: Bool})
-	case c == 'n':
-		return p.literal("null", Value{})
-	case c == 'N' || c == 'I':
-		return Value{}, p.errAt(p.pos, "NaN and Infinity are not valid JSON numbers")
-	default:
-		return Value{}, p.errAt(p.pos, "unexpected character %q", c)
-	}
-}
-
-func (p *parser) literal(word string, v Value) (Value, error) {
-	if !strings.HasPrefix(p.s[p.pos:], word) {
-		return Value{}, p.errAt(p.pos, "invalid literal (expected %s)", word)
-	}
-	p.pos += len(word)
-	return v, nil
-}
-
-func (p *parser) array(depth int) (Value, error) {
-	if depth > p.maxDepth {
-		return Value{}, p.errAt(p.pos, "nesting deeper than %d levels", p.maxDepth)
-	}
-	p.pos++ // '['
-	base := len(p.elems)
-	p.skipSpace()
-	if p.pos < len(p.s) && p.s[p.pos] == ']' {
-		p.pos++
-		return Value{kind: Array, elems: []Value{}}, nil
-	}
-	for {
-		p.skipSpace()
-		v, err := p.value(depth)
-		if err != nil {
-			return Value{}, err
-		}
-		p.elems = append(p.elems, v)
-		p.skipSpace()
-		if p.pos >= len(p.s) {
-			return Value{}, p.errAt(p.pos, "unexpected end of input in array")
-		}
-		c := p.s[p.pos]
-		p.pos++
-		if c == ']' {
-			break
-		}
-		if c != ',' {
-			return Value{}, p.errAt(p.pos-1, "expected ',' or ']' in array, found %q", c)
-		}
-	}
-	elems := make([]Value, len(p.elems)-base)
-	copy(elems, p.elems[base:])
-	clear(p.elems[base:]) // drop references so the scratch does not pin them
-	p.elems = p.elems[:base]
-	return Value{kind: Array, elems: elems}, nil
-}
-
-// dupScanLimit is the object size up to which duplicate keys are found by a
-// linear scan; larger objects use a map.
-const dupScanLimit = 32
-
-func (p *parser) object(depth int) (Value, error) {
-	if depth > p.maxDepth {
-		return Value{}, p.errAt(p.pos, "nesting deeper than %d levels", p.maxDepth)
-	}
-	p.pos++ // '{'
-	base := len(p.members)
-	p.skipSpace()
-	if p.pos < len(p.s) && p.s[p.pos] == '}' {
-		p.pos++
-		return Value{kind: Object, members: []Member{}}, nil
-	}
-	var seen map[string]struct{}
-	for {
-		p.skipSpace()
-		if p.pos >= len(p.s) || p.s[p.pos] != '"' {
-			if p.pos >= len(p.s) {
-				return Value{}, p.errAt(p.pos, "unexpected end of input in object")
-			}
-			return Value{}, p.errAt(p.pos, "expected a string key in object, found %q", p.s[p.pos])
-		}
-		keyPos := p.pos
-		key, err := p.string()
-		if err != nil {
-			return Value{}, err
-		}
-		// Python keeps the last of duplicate keys, other parsers the first:
-		// a document that means different things to different readers is
-		// refused rather than guessed at.
-		n := len(p.members) - base
-		if n < dupScanLimit {
-			for _, m := range p.members[base:] {
-				if m.Key == key {
-					return Value{}, p.errAt(keyPos, "duplicate key %q", key)
-				}
-			}
+func (d *Decoder) skipSpace() {
+	s, i := d.s, d.pos
+	// Pretty-printed envelopes are mostly indentation: skip runs of eight
+	// spaces a word at a time.
+	for i < len(s) && isSpace[s[i]] {
+		if i+8 <= len(s) && s[i:i+8] == "        " {
+			i += 8
 		} else {
-			if seen == nil {
-				seen = make(map[string]struct{}, 2*n)
-				for _, m := range p.members[base:] {
-					seen[m.Key] = struct{}{}
-				}
-			}
-			if _, dup := seen[key]; dup {
-				return Value{}, p.errAt(keyPos, "duplicate key %q", key)
-			}
-			seen[key] = struct{}{}
-		}
-		p.skipSpace()
-		if p.pos >= len(p.s) || p.s[p.pos] != ':' {
-			return Value{}, p.errAt(p.pos, "expected ':' after object key %q", key)
-		}
-		p.pos++
-		p.skipSpace()
-		v, err := p.value(depth)
-		if err != nil {
-			return Value{}, err
-		}
-		p.members = append(p.members, Member{Key: key, Value: v})
-		p.skipSpace()
-		if p.pos >= len(p.s) {
-			return Value{}, p.errAt(p.pos, "unexpected end of input in object")
-		}
-		c := p.s[p.pos]
-		p.pos++
-		if c == '}' {
-			break
-		}
-		if c != ',' {
-			return Value{}, p.errAt(p.pos-1, "expected ',' or '}' in object, found %q", c)
+			i++
 		}
 	}
-	members := make([]Member, len(p.members)-base)
-	copy(members, p.members[base:])
-	clear(p.members[base:])
-	p.members = p.members[:base]
-	return Value{kind: Object, members: members}, nil
+	d.pos = i
 }
 
-// string reads a string token starting at its opening quote.
-func (p *parser) string() (string, error) {
-	start := p.pos + 1
+var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+// plainStringByte marks the bytes a string can hold without ending or
+// escaping: everything but '"', '\\' and control characters (UTF-8 was
+// validated up front).
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// readString reads a string token starting at its opening quote.
+func (d *Decoder) readString() (string, error) {
+	s := d.s
+	start := d.pos + 1
 	i := start
-	for i < len(p.s) {
-		c := p.s[i]
-		if c == '"' {
-			p.pos = i + 1
-			return p.s[start:i], nil
-		}
-		if c == '\\' {
-			return p.escapedString(start, i)
-		}
-		if c < 0x20 {
-			return "", p.errAt(i, "control character %#02x in string (must be escaped)", c)
-		}
+	for i < len(s) && plainStringByte[s[i]] {
 		i++
 	}
-	return "", p.errAt(p.pos, "unterminated string")
+	if i < len(s) {
+		switch c := s[i]; {
+		case c == '"':
+			d.pos = i + 1
+			return s[start:i], nil
+		case c == '\\':
+			return d.escapedString(start, i)
+		default:
+			return "", d.errAt(i, "control character %#02x in string (must be escaped)", c)
+		}
+	}
+	return "", d.errAt(d.pos, "unterminated string")
 }
 
-func (p *parser) escapedString(start, i int) (string, error) {
-	buf := append(p.buf[:0], p.s[start:i]...)
-	for i < len(p.s) {
-		c := p.s[i]
+func (d *Decoder) escapedString(start, i int) (string, error) {
+	buf := append(d.buf[:0], d.s[start:i]...)
+	defer func() { d.buf = buf }()
+	for i < len(d.s) {
+		c := d.s[i]
 		switch {
 		case c == '"':
-			p.pos = i + 1
-			p.buf = buf
+			d.pos = i + 1
 			return string(buf), nil
 		case c < 0x20:
-			return "", p.errAt(i, "control character %#02x in string (must be escaped)", c)
+			return "", d.errAt(i, "control character %#02x in string (must be escaped)", c)
 		case c != '\\':
 			buf = append(buf, c)
 			i++
 			continue
 		}
-		if i+1 >= len(p.s) {
+		if i+1 >= len(d.s) {
 			break
 		}
-		esc := p.s[i+1]
+		esc := d.s[i+1]
 		switch esc {
 		case '"', '\\', '/':
 			buf = append(buf, esc)
@@ -328,21 +761,21 @@ func (p *parser) escapedString(start, i int) (string, error) {
 		case 't':
 			buf = append(buf, '\t')
 		case 'u':
-			r, ok := hex4(p.s, i+2)
+			r, ok := hex4(d.s, i+2)
 			if !ok {
-				return "", p.errAt(i, "invalid \\u escape")
+				return "", d.errAt(i, "invalid \\u escape")
 			}
 			i += 6
 			if utf16.IsSurrogate(r) {
 				// Python would accept a lone surrogate and carry it into the
 				// hash; Go strings cannot hold one, so it is refused.
 				r2, ok := rune(0), false
-				if r < 0xDC00 && strings.HasPrefix(p.s[i:], `\u`) {
-					r2, ok = hex4(p.s, i+2)
+				if r < 0xDC00 && strings.HasPrefix(d.s[i:], `\u`) {
+					r2, ok = hex4(d.s, i+2)
 				}
 				pair := utf16.DecodeRune(r, r2)
 				if !ok || pair == utf8.RuneError {
-					return "", p.errAt(i-6, "lone UTF-16 surrogate \\u%04x in string", r)
+					return "", d.errAt(i-6, "lone UTF-16 surrogate \\u%04x in string", r)
 				}
 				r = pair
 				i += 6
@@ -350,11 +783,11 @@ func (p *parser) escapedString(start, i int) (string, error) {
 			buf = utf8.AppendRune(buf, r)
 			continue
 		default:
-			return "", p.errAt(i, "invalid escape \\%c in string", esc)
+			return "", d.errAt(i, "invalid escape \\%c in string", esc)
 		}
 		i += 2
 	}
-	return "", p.errAt(start-1, "unterminated string")
+	return "", d.errAt(start-1, "unterminated string")
 }
 
 func hex4(s string, at int) (rune, bool) {
@@ -378,60 +811,61 @@ func hex4(s string, at int) (rune, bool) {
 	return r, true
 }
 
-// number reads a number token. Its lexical form decides its kind, as in
+// readNumber reads a number token. Its lexical form decides its kind, as in
 // Python: digits alone make an integer; a fraction or exponent makes a float.
-func (p *parser) number() (Value, error) {
-	start := p.pos
+func (d *Decoder) readNumber() (Value, error) {
+	s := d.s
+	start := d.pos
 	i := start
-	if p.s[i] == '-' {
+	if s[i] == '-' {
 		i++
 	}
 	digitsStart := i
 	switch {
-	case i < len(p.s) && p.s[i] == '0':
+	case i < len(s) && s[i] == '0':
 		i++
-	case i < len(p.s) && p.s[i] >= '1' && p.s[i] <= '9':
-		for i < len(p.s) && isDigit(p.s[i]) {
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
-	case i < len(p.s) && p.s[i] == 'I':
-		return Value{}, p.errAt(start, "NaN and Infinity are not valid JSON numbers")
+	case i < len(s) && s[i] == 'I':
+		return Value{}, d.errAt(start, "NaN and Infinity are not valid JSON numbers")
 	default:
-		return Value{}, p.errAt(start, "invalid number")
+		return Value{}, d.errAt(start, "invalid number")
 	}
 	intEnd := i
 	isFloat := false
-	if i < len(p.s) && p.s[i] == '.' {
+	if i < len(s) && s[i] == '.' {
 		isFloat = true
 		i++
-		if i >= len(p.s) || !isDigit(p.s[i]) {
-			return Value{}, p.errAt(start, "invalid number: digits must follow '.'")
+		if i >= len(s) || !isDigit(s[i]) {
+			return Value{}, d.errAt(start, "invalid number: digits must follow '.'")
 		}
-		for i < len(p.s) && isDigit(p.s[i]) {
+		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
 	}
-	if i < len(p.s) && (p.s[i] == 'e' || p.s[i] == 'E') {
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		isFloat = true
 		i++
-		if i < len(p.s) && (p.s[i] == '+' || p.s[i] == '-') {
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		if i >= len(p.s) || !isDigit(p.s[i]) {
-			return Value{}, p.errAt(start, "invalid number: digits must follow the exponent")
+		if i >= len(s) || !isDigit(s[i]) {
+			return Value{}, d.errAt(start, "invalid number: digits must follow the exponent")
 		}
-		for i < len(p.s) && isDigit(p.s[i]) {
+		for i < len(s) && isDigit(s[i]) {
 			i++
 		}
 	}
-	if i < len(p.s) && isDigit(p.s[i]) {
-		return Value{}, p.errAt(start, "invalid number: leading zero")
+	if i < len(s) && isDigit(s[i]) {
+		return Value{}, d.errAt(start, "invalid number: leading zero")
 	}
-	p.pos = i
-	text := p.s[start:i]
+	d.pos = i
+	text := s[start:i]
 	if !isFloat {
 		if intEnd-digitsStart > MaxIntDigits {
-			return Value{}, p.errAt(start, "integer has %d digits, more than the %d that Python accepts", intEnd-digitsStart, MaxIntDigits)
+			return Value{}, d.errAt(start, "integer has %d digits, more than the %d that Python accepts", intEnd-digitsStart, MaxIntDigits)
 		}
 		if text == "-0" {
 			text = "0" // Python reads -0 as the integer 0
@@ -442,7 +876,7 @@ func (p *parser) number() (Value, error) {
 	if err != nil {
 		// Only overflow reaches here: the grammar was checked above, and
 		// underflow rounds to zero without an error, as in Python.
-		return Value{}, p.errAt(start, "number %s is too large for a 64-bit float", abbreviate(text))
+		return Value{}, d.errAt(start, "number %s is too large for a 64-bit float", abbreviate(text))
 	}
 	return Value{kind: Float, float: f}, nil
 }

@@ -45,11 +45,23 @@ func (k Kind) String() string {
 
 // Value is one JSON value. Values are immutable once built: the accessors
 // return shared slices that callers must not modify.
+//
+// A Value is 40 bytes: envelopes are mostly small scalars (a NUMA topology
+// alone can hold hundreds of CPU numbers), so its size sets the cost of
+// parsing them.
 type Value struct {
 	kind    Kind
 	boolean bool
 	float   float64
-	str     string   // String: the text; Int: canonical decimal digits
+	str     string     // String: the text; Int: canonical decimal digits; see below
+	c       *container // Array and Object
+}
+
+// An Array or Object Value whose c is nil holds its canonical text in str
+// instead of a tree (Decoder.ReadCanonical): most of an envelope's values
+// sit in free-form objects that are hashed but seldom inspected.
+
+type container struct {
 	elems   []Value  // Array
 	members []Member // Object, in document order
 }
@@ -85,11 +97,13 @@ func FloatValue(f float64) Value {
 }
 
 // ArrayValue returns a JSON array holding elems (not copied).
-func ArrayValue(elems []Value) Value { return Value{kind: Array, elems: elems} }
+func ArrayValue(elems []Value) Value { return Value{kind: Array, c: &container{elems: elems}} }
 
 // ObjectValue returns a JSON object holding members in the given order (not
 // copied). Keys must be unique; Canonical sorts them.
-func ObjectValue(members []Member) Value { return Value{kind: Object, members: members} }
+func ObjectValue(members []Member) Value {
+	return Value{kind: Object, c: &container{members: members}}
+}
 
 // Kind reports the value's JSON type.
 func (v Value) Kind() Kind { return v.kind }
@@ -146,16 +160,49 @@ func (v Value) Str() string {
 }
 
 // Elems returns the elements of an Array value.
-func (v Value) Elems() []Value { return v.elems }
+func (v Value) Elems() []Value {
+	if v.kind != Array {
+		return nil
+	}
+	return v.tree().elems
+}
 
-// Members returns the members of an Object value in document order.
-func (v Value) Members() []Member { return v.members }
+// Members returns the members of an Object value (in document order, or in
+// key order for a Value read by Decoder.ReadCanonical).
+func (v Value) Members() []Member {
+	if v.kind != Object {
+		return nil
+	}
+	return v.tree().members
+}
+
+// tree returns the container of an Array or Object, parsing canonical text
+// when that is all the Value holds.
+func (v Value) tree() *container {
+	if v.c != nil {
+		return v.c
+	}
+	if v.str == "" {
+		return &container{}
+	}
+	t, err := Parse([]byte(v.str))
+	if err != nil || t.c == nil {
+		panic("canonjson: corrupt canonical text in a Value: " + v.str)
+	}
+	return t.c
+}
+
+// isRaw reports whether v is a container held as canonical text.
+func (v Value) isRaw() bool {
+	return (v.kind == Array || v.kind == Object) && v.c == nil && v.str != ""
+}
 
 // Get returns the value of the member named key and whether it exists.
 func (v Value) Get(key string) (Value, bool) {
-	for i := range v.members {
-		if v.members[i].Key == key {
-			return v.members[i].Value, true
+	members := v.Members()
+	for i := range members {
+		if members[i].Key == key {
+			return members[i].Value, true
 		}
 	}
 	return Value{}, false
@@ -165,9 +212,9 @@ func (v Value) Get(key string) (Value, bool) {
 func (v Value) Len() int {
 	switch v.kind {
 	case Array:
-		return len(v.elems)
+		return len(v.Elems())
 	case Object:
-		return len(v.members)
+		return len(v.Members())
 	}
 	return 0
 }
@@ -187,21 +234,28 @@ func Equal(a, b Value) bool {
 		return math.Float64bits(a.float) == math.Float64bits(b.float)
 	case Int, String:
 		return a.str == b.str
+	case Array, Object:
+		if a.isRaw() && b.isRaw() {
+			return a.str == b.str // canonical text is unique per value
+		}
+	}
+	switch a.kind {
 	case Array:
-		if len(a.elems) != len(b.elems) {
+		ae, be := a.Elems(), b.Elems()
+		if len(ae) != len(be) {
 			return false
 		}
-		for i := range a.elems {
-			if !Equal(a.elems[i], b.elems[i]) {
+		for i := range ae {
+			if !Equal(ae[i], be[i]) {
 				return false
 			}
 		}
 		return true
 	case Object:
-		if len(a.members) != len(b.members) {
+		if a.Len() != b.Len() {
 			return false
 		}
-		for _, m := range a.members {
+		for _, m := range a.Members() {
 			other, ok := b.Get(m.Key)
 			if !ok || !Equal(m.Value, other) {
 				return false
