@@ -10,11 +10,11 @@ import (
 
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
-	"github.com/inferencebench/bench/pkg/envelope/internal/fixtures"
+	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
 )
 
 func TestFixturesHashLikeTheReference(t *testing.T) {
-	for _, fx := range fixtures.All(t) {
+	for _, fx := range envelopetest.All(t) {
 		env, err := envelope.ReadFile(fx.Path)
 		if err != nil {
 			t.Errorf("%s: %v", fx.Rel, err)
@@ -29,7 +29,7 @@ func TestFixturesHashLikeTheReference(t *testing.T) {
 func TestFixturesRoundTripUnchanged(t *testing.T) {
 	// Decoding and re-encoding a normalised envelope must give the same
 	// JSON value: nothing dropped, added, retyped or reordered.
-	for _, fx := range fixtures.All(t) {
+	for _, fx := range envelopetest.All(t) {
 		data, err := os.ReadFile(fx.Path)
 		if err != nil {
 			t.Fatal(err)
@@ -54,7 +54,7 @@ func TestFixturesRoundTripUnchanged(t *testing.T) {
 
 func loadFixture(t *testing.T, rel string) (*envelope.Envelope, canonjson.Value) {
 	t.Helper()
-	data, err := os.ReadFile(fixtures.Dir(t) + "/" + rel)
+	data, err := os.ReadFile(envelopetest.Dir(t) + "/" + rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestNewRunIDIsUUIDv7(t *testing.T) {
 }
 
 func TestMigrationKeepsFixturesVerifiable(t *testing.T) {
-	for _, fx := range fixtures.All(t)[:5] {
+	for _, fx := range envelopetest.All(t)[:5] {
 		data, _ := os.ReadFile(fx.Path)
 		raw, err := canonjson.Parse(data)
 		if err != nil {

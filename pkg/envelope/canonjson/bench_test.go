@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
-	"github.com/inferencebench/bench/pkg/envelope/internal/fixtures"
+	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
 )
 
 func corpus(b *testing.B) ([][]byte, int64) {
 	var docs [][]byte
 	var size int64
-	for _, fx := range fixtures.All(b) {
+	for _, fx := range envelopetest.All(b) {
 		data, err := os.ReadFile(fx.Path)
 		if err != nil {
 			b.Fatal(err)

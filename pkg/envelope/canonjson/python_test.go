@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
 )
 
 // pythonOracle rebuilds each value natively in Python from a transport form
@@ -191,10 +193,7 @@ func (g randomValues) value(depth int) Value {
 // back to the same value.
 func TestCanonicalMatchesPythonJSON(t *testing.T) {
 	const n = 12000
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is the independent oracle for this test and is not installed: ", err)
-	}
+	python := envelopetest.Python(t)
 	g := randomValues{rand.New(rand.NewPCG(2026, 11))}
 	values := make([]Value, n)
 	var in bytes.Buffer

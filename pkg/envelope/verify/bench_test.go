@@ -10,7 +10,7 @@ import (
 
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
-	"github.com/inferencebench/bench/pkg/envelope/internal/fixtures"
+	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
 	"github.com/inferencebench/bench/pkg/envelope/verify"
 )
 
@@ -25,7 +25,7 @@ type corpusEntry struct {
 func loadCorpus(b *testing.B) []corpusEntry {
 	t := &testing.T{}
 	var corpus []corpusEntry
-	for _, fx := range fixtures.All(b) {
+	for _, fx := range envelopetest.All(b) {
 		data, err := os.ReadFile(fx.Path)
 		if err != nil {
 			b.Fatal(err)

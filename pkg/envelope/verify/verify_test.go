@@ -12,24 +12,24 @@ import (
 
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
-	"github.com/inferencebench/bench/pkg/envelope/internal/fixtures"
+	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
 	"github.com/inferencebench/bench/pkg/envelope/verify"
 )
 
 // fixturePolicy pins the key that signed fx: its published .pub file when
-// there is one, else the key recorded in fixtures.UnpublishedKeys.
-func fixturePolicy(t *testing.T, fx fixtures.Fixture) *verify.Policy {
+// there is one, else the key recorded in envelopetest.UnpublishedKeys.
+func fixturePolicy(t *testing.T, fx envelopetest.Fixture) *verify.Policy {
 	t.Helper()
 	var p verify.Policy
 	if fx.Anchor != "" {
-		pub, err := devkey.LoadPublicKey(filepath.Join(fixtures.Dir(t), fx.Anchor))
+		pub, err := devkey.LoadPublicKey(filepath.Join(envelopetest.Dir(t), fx.Anchor))
 		if err != nil {
 			t.Fatal(err)
 		}
 		p.AddDevKey(fx.Anchor, pub)
 		return &p
 	}
-	pemText, ok := fixtures.UnpublishedKeys[fx.KeyID]
+	pemText, ok := envelopetest.UnpublishedKeys[fx.KeyID]
 	if !ok {
 		t.Fatalf("%s: no pinned key for key id %s", fx.Rel, fx.KeyID)
 	}
@@ -43,7 +43,7 @@ func fixturePolicy(t *testing.T, fx fixtures.Fixture) *verify.Policy {
 
 func TestAllReferenceFixturesVerify(t *testing.T) {
 	published, pinnedInTest := 0, 0
-	for _, fx := range fixtures.All(t) {
+	for _, fx := range envelopetest.All(t) {
 		env, err := envelope.ReadFile(fx.Path)
 		if err != nil {
 			t.Fatalf("%s: %v", fx.Rel, err)
@@ -79,7 +79,7 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 // unsignedBaseline returns the baseline fixture with its signature removed.
 func unsignedBaseline(t *testing.T) *envelope.Envelope {
 	t.Helper()
-	env, err := envelope.ReadFile(filepath.Join(fixtures.Dir(t), "dot-bench/baseline.json"))
+	env, err := envelope.ReadFile(filepath.Join(envelopetest.Dir(t), "dot-bench/baseline.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestUnanchoredPatternWarning(t *testing.T) {
 }
 
 func TestPolicyFile(t *testing.T) {
-	dir := fixtures.Dir(t)
+	dir := envelopetest.Dir(t)
 	policyDir := t.TempDir()
 	rel, err := filepath.Rel(policyDir, filepath.Join(dir, "trust/cosign-2026-05-18-marathon.pub"))
 	if err != nil {
@@ -297,7 +297,7 @@ func TestPolicyFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fx := range fixtures.All(t) {
+	for _, fx := range envelopetest.All(t) {
 		env, _ := envelope.ReadFile(fx.Path)
 		_, err := p.Verify(env)
 		if fx.Anchor != "" && err != nil {

@@ -1,0 +1,51 @@
+# InferenceBench for Go. The README shows the two commands that matter:
+# `make demo` and `make test`.
+
+export GOTOOLCHAIN := local
+GO          ?= go
+BIN         := bin/bench
+PKGS        := ./... ./pkg/envelope/...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 5m
+BENCHTIME   ?= 2s
+
+.PHONY: all build test test-short lint bench fuzz schemas demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bench
+
+## test: every test of both modules, with the race detector.
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## lint: formatting, go vet and staticcheck on both modules.
+lint:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+## bench: the performance targets, measured side by side (see docs/benchmarks.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/envelope/... ./cmd/...
+
+## fuzz: each fuzz target for FUZZTIME (default 5m), seeded from the reference fixtures.
+fuzz:
+	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./canonjson
+	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzCanonicalRoundTrip$$' -fuzztime $(FUZZTIME) ./canonjson
+	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) .
+
+## schemas: regenerate schemas/ from the Go types.
+schemas:
+	$(GO) run ./cmd/bench schema > schemas/envelope.v1.schema.json
+
+## demo: the main job end to end on embedded defaults.
+demo: build
+	./scripts/demo.sh $(BIN)
+
+clean:
+	rm -rf bin
