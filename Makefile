@@ -35,9 +35,9 @@ bench:
 
 ## fuzz: each fuzz target for FUZZTIME (default 5m), seeded from the reference fixtures.
 fuzz:
-	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./canonjson
-	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzCanonicalRoundTrip$$' -fuzztime $(FUZZTIME) ./canonjson
-	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) .
+	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./canonjson
+	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzAppendFloat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./canonjson
+	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s .
 
 ## schemas: regenerate schemas/ from the Go types.
 schemas:

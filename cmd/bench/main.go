@@ -69,7 +69,7 @@ could not be used.`,
 	)
 	// Flag errors are usage errors: exit 2, like every unusable input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &exitError{code: exitInvalid, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+		return &exitError{code: exitInvalid, err: fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
 	return root
 }

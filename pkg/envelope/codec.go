@@ -5,12 +5,12 @@ import (
 	"math"
 	"math/big"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
@@ -37,7 +37,48 @@ var patterns = map[string]struct {
 	schema string // the same pattern as the reference's JSON Schema writes it
 }{
 	"hex64":  {isHex64, `^[0-9a-f]{64}$`},
-	"semver": {regexp.MustCompile(`^\p{Nd}+\.\p{Nd}+\.\p{Nd}+(-[\p{L}\p{M}\p{Nd}\p{Pc}\p{Nl}.]+)?$`).MatchString, `^\d+\.\d+\.\d+(-[\w.]+)?$`},
+	"semver": {isSemver, `^\d+\.\d+\.\d+(-[\w.]+)?$`},
+}
+
+// isSemver matches ^\d+\.\d+\.\d+(-[\w.]+)?$ with the Unicode classes of
+// Rust's regex crate, which pydantic uses: \d is any decimal digit (Nd) and
+// \w is Alphabetic, marks, Nd, connector punctuation and the join controls.
+// Go's regexp has no Alphabetic class, hence the hand-written matcher.
+func isSemver(s string) bool {
+	rs := []rune(s)
+	i := 0
+	for part := 0; part < 3; part++ {
+		start := i
+		for i < len(rs) && unicode.Is(unicode.Nd, rs[i]) {
+			i++
+		}
+		if i == start {
+			return false
+		}
+		if part < 2 {
+			if i >= len(rs) || rs[i] != '.' {
+				return false
+			}
+			i++
+		}
+	}
+	if i == len(rs) {
+		return true
+	}
+	if rs[i] != '-' || i+1 == len(rs) {
+		return false
+	}
+	for _, r := range rs[i+1:] {
+		if r != '.' && !isRegexWordChar(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isRegexWordChar(r rune) bool {
+	return unicode.IsLetter(r) || unicode.In(r, unicode.Nl, unicode.Other_Alphabetic, unicode.M, unicode.Nd, unicode.Pc) ||
+		r == 0x200C || r == 0x200D // Join_Control
 }
 
 func isHex64(s string) bool {
@@ -274,7 +315,7 @@ func decodeStruct(st *decodeState, rv reflect.Value) error {
 		}
 		i := plan.lookup(key)
 		if i < 0 {
-			v, err := d.ReadCanonical()
+			v, err := d.ReadCanonicalDepth(MaxFreeFormDepth)
 			if err != nil {
 				return err
 			}
@@ -309,6 +350,55 @@ func decodeStruct(st *decodeState, rv reflect.Value) error {
 	return nil
 }
 
+// MaxFreeFormDepth is how deeply a free-form value (a member of
+// driver_options or numa, an unknown field) may nest, a scalar inside n
+// arrays counting as n+1. pydantic validates deeper values, but its
+// serialiser gives up beyond 255 levels, so the reference could not hash them.
+const MaxFreeFormDepth = 255
+
+// decodeFreeFormObject reads a dict[str, Any] field such as driver_options
+// or numa: its top-level keys are typed str, so pydantic strips them; the
+// values are kept verbatim.
+func (st *decodeState) decodeFreeFormObject() (canonjson.Value, error) {
+	d := st.d
+	if ok, err := st.expect(canonjson.Object, "an object"); !ok {
+		return canonjson.Value{}, err
+	}
+	if err := d.BeginObject(); err != nil {
+		return canonjson.Value{}, err
+	}
+	members := []canonjson.Member{}
+	for {
+		rawKey, more, err := d.NextKey()
+		if err != nil {
+			return canonjson.Value{}, err
+		}
+		if !more {
+			break
+		}
+		v, err := d.ReadCanonicalDepth(MaxFreeFormDepth)
+		if err != nil {
+			return canonjson.Value{}, err
+		}
+		key := strip(rawKey)
+		if key != rawKey && slices.ContainsFunc(members, func(m canonjson.Member) bool { return m.Key == key }) ||
+			key == rawKey && st.strippedCollision(members, key) {
+			st.pushKey(key)
+			st.fail("duplicate key after whitespace stripping")
+			st.pop()
+			continue
+		}
+		members = append(members, canonjson.Member{Key: key, Value: v})
+	}
+	return canonjson.ObjectValue(members), nil
+}
+
+// strippedCollision reports whether key, which needed no stripping, equals
+// an earlier key that did.
+func (st *decodeState) strippedCollision(members []canonjson.Member, key string) bool {
+	return slices.ContainsFunc(members, func(m canonjson.Member) bool { return m.Key == key })
+}
+
 func (p *structPlan) lookup(name string) int {
 	for i := range p.fields {
 		if p.fields[i].name == name {
@@ -331,13 +421,9 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 		}
 		return nil
 	case kindValue:
-		v, err := d.ReadCanonical()
+		v, err := st.decodeFreeFormObject()
 		if err != nil {
 			return err
-		}
-		if f.rules.object && v.Kind() != canonjson.Object {
-			st.fail("must be an object, not %s", kindName(v))
-			return nil
 		}
 		*(fv.Addr().Interface().(*canonjson.Value)) = v
 		return nil
@@ -430,7 +516,10 @@ func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field
 			st.fail("must be a string, not %s", kindName(v))
 			return
 		}
-		s := strip(v.Str())
+		s := v.Str()
+		if r.enum == nil { // pydantic strips str fields, but not Literal ones
+			s = strip(s)
+		}
 		if msg := checkString(s, r); msg != "" {
 			st.fail("%s", msg)
 		}
@@ -570,7 +659,7 @@ func laxInteger(v canonjson.Value) (*big.Int, error) {
 		if f != math.Trunc(f) {
 			return nil, fmt.Errorf("must be an integer, not the float %v", f)
 		}
-		if f < -(1<<63) || f >= 1<<63 {
+		if f <= -(1<<63) || f >= 1<<63 { // pydantic refuses -2^63 too
 			return nil, fmt.Errorf("must be an integer; the float %v is out of range", f)
 		}
 		return big.NewInt(int64(f)), nil

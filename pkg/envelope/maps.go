@@ -99,12 +99,12 @@ func (m *Metrics) decodeJSON(st *decodeState) error {
 			st.pop()
 			continue
 		}
-		if name != key {
-			if _, dup := out.Get(name); dup {
-				st.fail("duplicate metric name after whitespace stripping")
-				st.pop()
-				continue
-			}
+		// Keys equal after stripping: pydantic would silently keep the last;
+		// like duplicate keys, they are refused.
+		if _, dup := out.Get(name); dup {
+			st.fail("duplicate metric name after whitespace stripping")
+			st.pop()
+			continue
 		}
 		st.pop()
 		out = append(out, Metric{Name: name, Value: val})
@@ -216,7 +216,7 @@ func (s *StringMap) decodeJSON(st *decodeState) error {
 			st.pop()
 			continue
 		}
-		if _, dup := out.Get(key); dup && key != rawKey {
+		if _, dup := out.Get(key); dup {
 			st.fail("duplicate key after whitespace stripping")
 			st.pop()
 			continue

@@ -41,7 +41,7 @@ func (m Migrator) Migrate(v canonjson.Value) (canonjson.Value, error) {
 			if ver.Kind() != canonjson.String {
 				return v, &ValidationError{Errors: []FieldError{{Path: "envelope_version", Msg: fmt.Sprintf("must be a string, not %s", kindName(ver))}}}
 			}
-			version = strip(ver.Str())
+			version = ver.Str() // a Literal: not stripped
 		}
 		if version == m.Current {
 			return v, nil

@@ -38,13 +38,13 @@ var errNoZone = errors.New("timestamp has no time zone: add Z or an offset such 
 // ParseTimestamp reads an RFC 3339 timestamp as the reference does: 'T', 't'
 // or a space between date and time, seconds optional, any number of fraction
 // digits (truncated to microseconds), and a zone that is required: Z, z,
-// ±HH:MM or ±HHMM. The result keeps the offset, so that FormatTimestamp
+// ±HH:MM or ±HHMM. Surrounding white space is an error. The result keeps the offset, so that FormatTimestamp
 // writes it back.
 func ParseTimestamp(s string) (time.Time, error) {
 	bad := func(why string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("invalid timestamp %q: %s", abbreviate(s), why)
 	}
-	s2 := strip(s)
+	s2 := s // not stripped: pydantic strips str fields, and a datetime is not one
 	// date
 	if len(s2) < 16 || s2[4] != '-' || s2[7] != '-' || (s2[10] != 'T' && s2[10] != 't' && s2[10] != ' ') || s2[13] != ':' {
 		return bad("want YYYY-MM-DDTHH:MM:SS with a zone")

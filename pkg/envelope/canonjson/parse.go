@@ -68,6 +68,9 @@ type Decoder struct {
 	pos      int
 	depth    int
 	maxDepth int
+	// maxScalarDepth, when not 0, is the deepest container nesting a scalar
+	// may sit in (ReadCanonicalDepth).
+	maxScalarDepth int
 	// Per open container: whether its first entry is still to come, and
 	// where its keys start in keys (objects).
 	frames []frame
@@ -110,7 +113,7 @@ func (o Options) NewDecoder(data []byte) (*Decoder, error) {
 		d.maxDepth = DefaultMaxDepth
 	}
 	// One copy of the input lets every unescaped string and number share it.
-	d.s, d.pos, d.depth = string(data), 0, 0
+	d.s, d.pos, d.depth, d.maxScalarDepth = string(data), 0, 0, 0
 	if !utf8.ValidString(d.s) {
 		err := d.errAt(firstInvalidUTF8(d.s), "invalid UTF-8")
 		d.Release()
@@ -387,6 +390,17 @@ func (d *Decoder) ReadValue() (Value, error) {
 	return d.readScalar(k)
 }
 
+// ReadCanonicalDepth is ReadCanonical for a value that may nest at most
+// levels deep, counting the value itself as level 1 and a scalar inside n
+// containers as level n+1 (Python's serialisers count this way).
+func (d *Decoder) ReadCanonicalDepth(levels int) (Value, error) {
+	savedMax, savedScalar := d.maxDepth, d.maxScalarDepth
+	d.maxDepth = min(savedMax, d.depth+levels)
+	d.maxScalarDepth = d.depth + levels - 1
+	defer func() { d.maxDepth, d.maxScalarDepth = savedMax, savedScalar }()
+	return d.ReadCanonical()
+}
+
 // ReadCanonical reads the next value and returns it in canonical form,
 // without building a tree. Containers come back as Values that hold their
 // canonical text: AppendCanonical copies it, and Members or Elems parse it
@@ -411,6 +425,9 @@ func (d *Decoder) appendCanonical(dst []byte) ([]byte, error) {
 	d.skipSpace()
 	if d.pos >= len(d.s) {
 		return dst, d.errAt(d.pos, "unexpected end of input")
+	}
+	if c := d.s[d.pos]; d.maxScalarDepth > 0 && d.depth > d.maxScalarDepth && c != '[' && c != '{' {
+		return dst, d.errAt(d.pos, "nesting deeper than %d levels", d.maxDepth)
 	}
 	switch c := d.s[d.pos]; {
 	case c == '"':
@@ -506,6 +523,9 @@ func (d *Decoder) appendCanonical(dst []byte) ([]byte, error) {
 // anything else, including the first element it cannot handle, and consumes
 // a separating comma only when an integer follows it.
 func (d *Decoder) appendIntRun(dst []byte) []byte {
+	if d.maxScalarDepth > 0 && d.depth > d.maxScalarDepth {
+		return dst // too deep for scalars: the general path reports it
+	}
 	s, i := d.s, d.pos
 	f := &d.frames[len(d.frames)-1]
 	for {
