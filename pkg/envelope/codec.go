@@ -112,6 +112,7 @@ type field struct {
 	typ   reflect.Type
 	kind  fieldKind
 	rules rules
+	plan  *structPlan // for nested objects (kindStruct, kindOptStruct, kindStructSlice)
 }
 
 // fieldKind is how a field is read and written, worked out once per type.
@@ -149,6 +150,7 @@ type mapDecoder interface {
 
 var (
 	plans         sync.Map // reflect.Type -> *structPlan
+	envelopePlan  = planFor(reflect.TypeFor[Envelope]())
 	typeTime      = reflect.TypeFor[time.Time]()
 	typeBigInt    = reflect.TypeFor[*big.Int]()
 	typeValue     = reflect.TypeFor[canonjson.Value]()
@@ -203,7 +205,14 @@ func planFor(t reflect.Type) *structPlan {
 			continue
 		}
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		p.fields = append(p.fields, field{name: name, index: i, typ: sf.Type, kind: fieldKindOf(sf.Type), rules: parseRules(t, sf)})
+		f := field{name: name, index: i, typ: sf.Type, kind: fieldKindOf(sf.Type), rules: parseRules(t, sf)}
+		switch f.kind {
+		case kindStruct:
+			f.plan = planFor(sf.Type)
+		case kindOptStruct, kindStructSlice:
+			f.plan = planFor(sf.Type.Elem())
+		}
+		p.fields = append(p.fields, f)
 	}
 	if p.extra < 0 {
 		panic("envelope: " + t.Name() + " has no Extra field")
@@ -294,7 +303,7 @@ func (st *decodeState) expect(want canonjson.Kind, what string) (ok bool, err er
 
 // decodeStruct fills the struct rv from the object at the decoder. Schema
 // violations go to errs and decoding goes on; a syntax error stops it.
-func decodeStruct(st *decodeState, rv reflect.Value) error {
+func decodeStruct(st *decodeState, rv reflect.Value, plan *structPlan) error {
 	d := st.d
 	if ok, err := st.expect(canonjson.Object, "an object"); !ok {
 		return err
@@ -302,8 +311,8 @@ func decodeStruct(st *decodeState, rv reflect.Value) error {
 	if err := d.BeginObject(); err != nil {
 		return err
 	}
-	plan := planFor(rv.Type())
 	var seen uint64 // bit i: plan.fields[i] was present
+	next := 0       // documents usually follow declaration order: try that field first
 	var extra Extra
 	for {
 		key, more, err := d.NextKey()
@@ -313,7 +322,8 @@ func decodeStruct(st *decodeState, rv reflect.Value) error {
 		if !more {
 			break
 		}
-		i := plan.lookup(key)
+		i := plan.lookup(key, next)
+		next = i + 1
 		if i < 0 {
 			v, err := d.ReadCanonicalDepth(MaxFreeFormDepth)
 			if err != nil {
@@ -399,7 +409,12 @@ func (st *decodeState) strippedCollision(members []canonjson.Member, key string)
 	return slices.ContainsFunc(members, func(m canonjson.Member) bool { return m.Key == key })
 }
 
-func (p *structPlan) lookup(name string) int {
+// lookup returns the index of the field called name, or -1; hint is where
+// to look first.
+func (p *structPlan) lookup(name string, hint int) int {
+	if hint < len(p.fields) && p.fields[hint].name == name {
+		return hint
+	}
 	for i := range p.fields {
 		if p.fields[i].name == name {
 			return i
@@ -458,7 +473,7 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 		fv.Set(reflect.ValueOf(out))
 		return nil
 	case kindStruct:
-		return decodeStruct(st, fv)
+		return decodeStruct(st, fv, f.plan)
 	case kindOptStruct:
 		if k, err := d.Peek(); err != nil {
 			return err
@@ -468,7 +483,7 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 			return err
 		}
 		ptr := reflect.New(f.typ.Elem())
-		if err := decodeStruct(st, ptr.Elem()); err != nil {
+		if err := decodeStruct(st, ptr.Elem(), f.plan); err != nil {
 			return err
 		}
 		fv.Set(ptr)
@@ -480,7 +495,7 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 		if err := d.BeginArray(); err != nil {
 			return err
 		}
-		out := reflect.MakeSlice(f.typ, 0, 4)
+		out := reflect.MakeSlice(f.typ, 0, 8)
 		for i := 0; ; i++ {
 			more, err := d.NextElem()
 			if err != nil {
@@ -491,7 +506,7 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 			}
 			out = reflect.Append(out, reflect.Zero(f.typ.Elem()))
 			st.pushIndex(i)
-			if err := decodeStruct(st, out.Index(i)); err != nil {
+			if err := decodeStruct(st, out.Index(i), f.plan); err != nil {
 				return err
 			}
 			st.pop()
@@ -566,7 +581,9 @@ func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field
 }
 
 func checkString(s string, r *rules) string {
-	if r.minLen >= 0 || r.maxLen >= 0 {
+	// A string of n bytes holds between n/4 and n characters: count them only
+	// when that range straddles a bound.
+	if (r.minLen > 0 && len(s) < 4*r.minLen) || (r.maxLen >= 0 && len(s) > r.maxLen) {
 		n := utf8.RuneCountInString(s)
 		switch {
 		case r.minLen == 1 && n == 0:
@@ -723,8 +740,7 @@ func parseLaxIntString(s string) (*big.Int, bool) {
 // appendStruct writes the struct rv as a compact JSON object: members sorted
 // by key (sorted) or in declaration order followed by the unknown ones. The
 // member named skip is left out.
-func appendStruct(dst []byte, rv reflect.Value, sorted bool, skip string) []byte {
-	plan := planFor(rv.Type())
+func appendStruct(dst []byte, rv reflect.Value, plan *structPlan, sorted bool, skip string) []byte {
 	extra := *(rv.Field(plan.extra).Addr().Interface().(*Extra))
 	dst = append(dst, '{')
 	first := true
@@ -811,19 +827,19 @@ func appendField(dst []byte, fv reflect.Value, f *field, sorted bool) []byte {
 		}
 		return append(dst, ']')
 	case kindStruct:
-		return appendStruct(dst, fv, sorted, "")
+		return appendStruct(dst, fv, f.plan, sorted, "")
 	case kindOptStruct:
 		if fv.IsNil() {
 			return append(dst, "null"...)
 		}
-		return appendStruct(dst, fv.Elem(), sorted, "")
+		return appendStruct(dst, fv.Elem(), f.plan, sorted, "")
 	case kindStructSlice:
 		dst = append(dst, '[')
 		for i := range fv.Len() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendStruct(dst, fv.Index(i), sorted, "")
+			dst = appendStruct(dst, fv.Index(i), f.plan, sorted, "")
 		}
 		return append(dst, ']')
 	default: // kindCustom

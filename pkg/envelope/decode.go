@@ -28,7 +28,7 @@ func Parse(data []byte) (*Envelope, error) {
 	defer d.Release()
 	var e Envelope
 	st := decodeState{d: d, path: make([]pathSeg, 0, 8)}
-	if err := decodeStruct(&st, reflect.ValueOf(&e).Elem()); err != nil {
+	if err := decodeStruct(&st, reflect.ValueOf(&e).Elem(), envelopePlan); err != nil {
 		return nil, &invalidError{err}
 	}
 	if err := d.End(); err != nil {
@@ -99,7 +99,7 @@ func (e *Envelope) Value() canonjson.Value {
 }
 
 func (e *Envelope) appendJSON(dst []byte, sorted bool, skip string) []byte {
-	return appendStruct(dst, reflect.ValueOf(e).Elem(), sorted, skip)
+	return appendStruct(dst, reflect.ValueOf(e).Elem(), envelopePlan, sorted, skip)
 }
 
 // MarshalIndent writes the envelope as the reference writes envelope files:

@@ -133,10 +133,7 @@ const hexDigits = "0123456789abcdef"
 // for everything outside printable ASCII. '/', '<', '>' and '&' stay as they are.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	i := 0
-	for i < len(s) && canonicalASCII[s[i]] {
-		i++
-	}
+	i := scanCanonical(s, 0)
 	if i == len(s) { // the common case: nothing to escape
 		dst = append(dst, s...)
 		return append(dst, '"')

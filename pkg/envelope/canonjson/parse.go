@@ -406,19 +406,33 @@ func (d *Decoder) ReadCanonicalDepth(levels int) (Value, error) {
 // canonical text: AppendCanonical copies it, and Members or Elems parse it
 // on demand.
 func (d *Decoder) ReadCanonical() (Value, error) {
+	d.skipSpace()
+	if d.pos >= len(d.s) {
+		return Value{}, d.errAt(d.pos, "unexpected end of input")
+	}
+	switch c := d.s[d.pos]; {
+	case c == '"':
+		s, err := d.readString()
+		return Value{kind: String, str: s}, err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.readNumber()
+	case c == '{' || c == '[':
+		k := Object
+		if c == '[' {
+			k = Array
+		}
+		out, err := d.appendCanonical(d.tmp[:0])
+		d.tmp = out
+		if err != nil {
+			return Value{}, err
+		}
+		return Value{kind: k, str: string(out)}, nil
+	}
 	k, err := d.Peek()
 	if err != nil {
 		return Value{}, err
 	}
-	if k != Object && k != Array {
-		return d.readScalar(k)
-	}
-	out, err := d.appendCanonical(d.tmp[:0])
-	d.tmp = out
-	if err != nil {
-		return Value{}, err
-	}
-	return Value{kind: k, str: string(out)}, nil
+	return d.readScalar(k)
 }
 
 func (d *Decoder) appendCanonical(dst []byte) ([]byte, error) {
@@ -433,10 +447,8 @@ func (d *Decoder) appendCanonical(dst []byte) ([]byte, error) {
 	case c == '"':
 		// A string of printable ASCII without escapes is its own canonical
 		// form: copy it as it stands.
-		s, i := d.s, d.pos+1
-		for i < len(s) && canonicalASCII[s[i]] {
-			i++
-		}
+		s := d.s
+		i := scanCanonical(s, d.pos+1)
 		if i < len(s) && s[i] == '"' {
 			dst = append(dst, s[d.pos:i+1]...)
 			d.pos = i + 1
@@ -530,16 +542,15 @@ func (d *Decoder) appendIntRun(dst []byte) []byte {
 	f := &d.frames[len(d.frames)-1]
 	for {
 		j := i
-		for j < len(s) && isSpace[s[j]] {
-			j++
+		if j < len(s) && s[j] <= ' ' {
+			j = skipWS(s, j)
 		}
 		if !f.first {
 			if j >= len(s) || s[j] != ',' {
 				break
 			}
-			j++
-			for j < len(s) && isSpace[s[j]] {
-				j++
+			if j++; j < len(s) && s[j] <= ' ' {
+				j = skipWS(s, j)
 			}
 		}
 		// One to 18 digits, no leading zero, not followed by . e E or a digit.
@@ -700,17 +711,9 @@ func firstInvalidUTF8(s string) int {
 }
 
 func (d *Decoder) skipSpace() {
-	s, i := d.s, d.pos
-	// Pretty-printed envelopes are mostly indentation: skip runs of eight
-	// spaces a word at a time.
-	for i < len(s) && isSpace[s[i]] {
-		if i+8 <= len(s) && s[i:i+8] == "        " {
-			i += 8
-		} else {
-			i++
-		}
+	if s, i := d.s, d.pos; i >= len(s) || s[i] <= ' ' { // inlined: most calls find none
+		d.pos = skipWS(s, i)
 	}
-	d.pos = i
 }
 
 var isSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
@@ -729,10 +732,7 @@ var plainStringByte = func() (t [256]bool) {
 func (d *Decoder) readString() (string, error) {
 	s := d.s
 	start := d.pos + 1
-	i := start
-	for i < len(s) && plainStringByte[s[i]] {
-		i++
-	}
+	i := scanPlain(s, start)
 	if i < len(s) {
 		switch c := s[i]; {
 		case c == '"':
