@@ -66,6 +66,8 @@ could not be used.`,
 		newVerifyCommand(),
 		newAuditCommand(),
 		newSchemaCommand(),
+		newRunCommand(),
+		newSimEngineCommand(),
 	)
 	// Flag errors are usage errors: exit 2, like every unusable input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
