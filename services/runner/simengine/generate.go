@@ -210,9 +210,9 @@ func (e *Engine) serveCompletion(w http.ResponseWriter, r *http.Request, chat bo
 		}
 		if i == 0 && g.stream && g.chat && e.opts.RoleChunk {
 			// As vLLM does: the role-only chunk goes out when the first
-			// token is ready (after prefill), just before it.
+			// token is ready (after prefill), just before it, and with it.
 			g.buf = g.appendChunk(g.buf[:0], chunkRole, 0)
-			if g.emit() != nil {
+			if g.write() != nil {
 				e.canceled.Add(1)
 				return
 			}
@@ -223,7 +223,11 @@ func (e *Engine) serveCompletion(w http.ResponseWriter, r *http.Request, chat bo
 				kind = chunkFinal
 			}
 			g.buf = g.appendChunk(g.buf[:0], kind, i)
-			if g.emit() != nil {
+			send := g.emit
+			if e.opts.TPOT == 0 && i < g.n-1 {
+				send = g.write // the next token is due now: flush it with that one
+			}
+			if send() != nil {
 				e.canceled.Add(1)
 				return
 			}
@@ -287,6 +291,14 @@ func (g *gen) emit() error {
 		return err
 	}
 	return g.rc.Flush()
+}
+
+// write writes g.buf without flushing: for events immediately followed by
+// another, which the flush after that one carries too. A flush is a system
+// call; with zero delays there is nothing to stream between events.
+func (g *gen) write() error {
+	_, err := g.w.Write(g.buf)
+	return err
 }
 
 // fail carries out an injected failure at the point where token g.sent
