@@ -38,7 +38,7 @@ lint:
 
 ## bench: the performance targets, measured side by side (see docs/benchmarks.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/envelope/... ./cmd/...
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/envelope/... ./cmd/... ./services/...
 
 ## fuzz: each fuzz target for FUZZTIME (default 5m), seeded from the reference fixtures.
 fuzz:

@@ -99,8 +99,10 @@ func percentileNS(xs []int64, p float64) time.Duration {
 // simulated engine's own (first token written minus request received, on
 // the same clock), at 1, 100 and 1,000 concurrent streams: the client's
 // overhead and error on top of what the engine did. Target: p99 < 0.2 ms.
+// TTFT is 500 ms so that 1,000 streams are ~2,000 requests/s, a load these
+// 2-core machines serve; the measurement is of the client, not of overload.
 func BenchmarkTTFTFidelity(b *testing.B) {
-	url := startSimChild(b, 20*time.Millisecond, 2*time.Millisecond, 8, true)
+	url := startSimChild(b, 500*time.Millisecond, 5*time.Millisecond, 2, true)
 	for _, streams := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
 			client, err := openai.New(url, openai.Options{MaxConns: streams})
@@ -108,9 +110,9 @@ func BenchmarkTTFTFidelity(b *testing.B) {
 				b.Fatal(err)
 			}
 			req := func(int) *openai.Request {
-				return &openai.Request{API: openai.Chat, Prompt: "hello world", MaxTokens: 8, Stream: true}
+				return &openai.Request{API: openai.Chat, Prompt: "hello world", MaxTokens: 2, Stream: true}
 			}
-			requests := max(300, 3*streams)
+			requests := max(20, 3*streams)
 			var diffs []int64
 			for b.Loop() {
 				recs := closedLoop(context.Background(), client, load.Spec{Concurrency: streams, Requests: requests}, req, func(*trace.Record) {})

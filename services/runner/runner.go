@@ -37,6 +37,7 @@ import (
 	"github.com/inferencebench/bench/services/runner/load"
 	"github.com/inferencebench/bench/services/runner/metrics"
 	"github.com/inferencebench/bench/services/runner/openai"
+	"github.com/inferencebench/bench/services/runner/pacer"
 	"github.com/inferencebench/bench/services/runner/trace"
 )
 
@@ -436,42 +437,43 @@ func openLoop(ctx context.Context, client *openai.Client, arrivals []time.Durati
 		slots = make(chan struct{}, capInFlight)
 	}
 	start := clock.Now() + int64(20*time.Millisecond) // a lead so that the first arrival is not late
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	var wg sync.WaitGroup
-	dispatched := 0
-dispatch:
-	for i, off := range arrivals {
-		due := start + int64(off)
-		if wait := clock.Until(due); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				break dispatch
+	dispatched := make(chan int)
+	// Go timers alone would make every arrival ~0.3 ms late: the dispatcher
+	// finishes each wait by yielding (package pacer).
+	go func() {
+		timer := time.NewTimer(time.Hour)
+		defer timer.Stop()
+		n := 0
+		defer func() { dispatched <- n }()
+		for i, off := range arrivals {
+			due := start + int64(off)
+			if !pacer.YieldUntil(ctx, timer, clock.Now, due) {
+				return
 			}
-		}
-		if slots != nil {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				break dispatch
-			}
-		}
-		rec := &records[i]
-		rec.Index, rec.ScheduledNS = int64(i), due
-		req := request(i)
-		dispatched++
-		wg.Go(func() {
-			client.Do(ctx, req, rec)
 			if slots != nil {
-				<-slots
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 			}
-			done(rec)
-		})
-	}
+			rec := &records[i]
+			rec.Index, rec.ScheduledNS = int64(i), due
+			req := request(i)
+			n++
+			wg.Go(func() {
+				client.Do(ctx, req, rec)
+				if slots != nil {
+					<-slots
+				}
+				done(rec)
+			})
+		}
+	}()
+	n := <-dispatched
 	wg.Wait()
-	return records[:dispatched]
+	return records[:n]
 }
 
 // closedLoop keeps point.Concurrency requests in flight: each stream sends

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/inferencebench/bench/services/runner/pacer"
 )
 
 // Why a clock of our own: Go timers are woken by the network poller, whose
@@ -13,8 +15,8 @@ import (
 // better than that. One goroutine per engine keeps every pending deadline in
 // a heap; it sleeps on an ordinary timer until coarseMargin before the
 // earliest one, then in short precise sleeps (nanosleep with the thread's
-// timer slack lowered, see sleep_linux.go) until it is due, and wakes the
-// waiting request. Only this one goroutine ever sleeps precisely, so the cost
+// timer slack lowered, see package pacer) until it is due, and wakes the
+// waiting request (package pacer has the precise sleep). Only this one goroutine ever sleeps precisely, so the cost
 // does not grow with the number of streams, and it exits when nothing has
 // been pending for idleLinger, so an idle engine holds no goroutine.
 const (
@@ -26,7 +28,7 @@ const (
 	// at most this much.
 	fineSlice = 100 * time.Microsecond
 	// idleLinger is how long the loop goroutine outlives its last deadline.
-	// Its thread is created and destroyed with it (see preciseThread), so
+	// Its thread is created and destroyed with it (see pacer.LockThread), so
 	// it should not come and go with every request of a sequential client.
 	idleLinger = 50 * time.Millisecond
 )
@@ -122,7 +124,7 @@ func (c *clock) remove(w *waiter) {
 // and sleeps until the next one; it returns when the heap has stayed empty
 // for idleLinger.
 func (c *clock) run() {
-	preciseThread()
+	pacer.LockThread()
 	timer := time.NewTimer(idleLinger)
 	defer timer.Stop()
 	lingered := false // the heap has been empty for idleLinger
@@ -165,7 +167,7 @@ func (c *clock) run() {
 				timer.Stop()
 			}
 		} else {
-			preciseSleep(min(rem, fineSlice))
+			pacer.Sleep(min(rem, fineSlice))
 			// The head is re-read below; an earlier kick needs no action.
 			select {
 			case <-c.kick:

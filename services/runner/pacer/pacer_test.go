@@ -1,0 +1,44 @@
+package pacer
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+)
+
+func TestSleepUntil(t *testing.T) {
+	base := time.Now()
+	now := func() int64 { return int64(time.Since(base)) }
+	done := make(chan []time.Duration)
+	go func() {
+		LockThread()
+		timer := time.NewTimer(time.Hour)
+		var late []time.Duration
+		for i := range 40 {
+			deadline := now() + int64(time.Duration(i%8+1)*700*time.Microsecond)
+			if !SleepUntil(context.Background(), timer, now, deadline) {
+				break
+			}
+			late = append(late, time.Duration(now()-deadline))
+		}
+		done <- late
+	}()
+	late := <-done
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	if late[0] < 0 {
+		t.Fatalf("woke %v early", -late[0])
+	}
+	// Generous: the machine may be busy; the point is sub-millisecond, where
+	// plain Go timers are typically 0.3 ms and up to ~1 ms late.
+	if p50 := late[len(late)/2]; p50 > 500*time.Microsecond {
+		t.Fatalf("median lateness %v", p50)
+	}
+	t.Logf("lateness: median %v, max %v", late[len(late)/2], late[len(late)-1])
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if SleepUntil(ctx, time.NewTimer(time.Hour), now, now()+int64(time.Second)) {
+		t.Fatal("SleepUntil ignored a cancelled context")
+	}
+}
