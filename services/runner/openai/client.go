@@ -19,9 +19,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
@@ -134,8 +136,8 @@ func (c *Client) Base() string { return c.base }
 // errRequestTimeout is the cause of a context that ran out of Options.Timeout.
 var errRequestTimeout = errors.New("request timeout")
 
-// Do sends req and records it into rec: SentNS just before the request is
-// handed to the transport, then the first chunk, first and last token, end,
+// Do sends req and records it into rec: SentNS when the request was written
+// to the connection, then the first chunk, first and last token, end,
 // token counts and their source, the gaps between tokens, and the outcome.
 // rec's Index, Phase and ScheduledNS are left as the caller set them.
 func (c *Client) Do(ctx context.Context, req *Request, rec *trace.Record) {
@@ -166,8 +168,20 @@ func (c *Client) Do(ctx context.Context, req *Request, rec *trace.Record) {
 		hreq.Header.Set("Authorization", "Bearer "+c.opts.APIKey)
 	}
 
-	rec.SentNS = clock.Now()
+	// SentNS is when the request was written to the connection: net/http
+	// hands it to a writer goroutine first, and TTFT should measure the
+	// engine, not that handoff (which send_delay_ms still shows, since it
+	// runs from the scheduled time to here).
+	var wrote atomic.Int64
+	hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(clock.Now()) },
+	}))
+	handedOver := clock.Now()
 	resp, err := c.http.Do(hreq)
+	rec.SentNS = wrote.Load()
+	if rec.SentNS == 0 {
+		rec.SentNS = handedOver // never written: a connection failure
+	}
 	if err != nil {
 		c.fail(rec, clock.Now(), classifyContext(ctx, trace.ErrConnect), err.Error())
 		return

@@ -78,7 +78,7 @@ type Record struct {
 	// from the schedule includes any wait for the client or a concurrency
 	// cap, which latency from SentNS hides.
 	ScheduledNS  int64
-	SentNS       int64 // the request was handed to the connection
+	SentNS       int64 // the request was written to the connection (or, if never written, handed to the transport)
 	FirstChunkNS int64 // the first SSE event with data of any kind (role-only included)
 	FirstTokenNS int64 // the first event carrying generated content
 	LastTokenNS  int64 // the last event carrying generated content
