@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -368,5 +369,91 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		if r := runBench(t, nil, args...); r.code != 2 {
 			t.Errorf("bench %v: exit %d, want 2 (%s)", args, r.code, r.stderr)
 		}
+	}
+}
+
+// startSimEngine runs `bench sim-engine` on a random port and returns its URL.
+func startSimEngine(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(benchBin, append([]string{"sim-engine", "--addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("sim-engine did not start: %v", err)
+	}
+	i := strings.Index(line, "http://")
+	if i < 0 {
+		t.Fatalf("sim-engine said %q", line)
+	}
+	return strings.Fields(line[i:])[0]
+}
+
+func TestRunAgainstTheSimulatedEngine(t *testing.T) {
+	url := startSimEngine(t, "--ttft-ms", "5", "--tpot-ms", "1")
+	dir := t.TempDir()
+	if r := runBench(t, nil, "keygen", "--out", filepath.Join(dir, "k.key")); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	out := filepath.Join(dir, "results")
+	r := runBench(t, nil, "run", "--endpoint", url, "--concurrency", "2,4", "--requests", "16", "--output-len", "8",
+		"--out", out, "--sign-key", filepath.Join(dir, "k.key"), "--model-revision", "abc1234", "--quiet")
+	if r.code != 0 {
+		t.Fatalf("bench run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"envelope:", "traces:", "ttft_ms (first chunk)", "tpot_ms", "throughput:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	envs, _ := filepath.Glob(filepath.Join(out, "*.json"))
+	traces, _ := filepath.Glob(filepath.Join(out, "*.parquet"))
+	if len(envs) != 2 || len(traces) != 2 {
+		t.Fatalf("%d envelopes and %d traces for 2 load points", len(envs), len(traces))
+	}
+	for _, e := range envs {
+		v := runBench(t, nil, "verify", e, "--dev-public-key", filepath.Join(dir, "k.pub"))
+		if v.code != 0 || !strings.Contains(v.stdout, "engine:           simulated v") {
+			t.Fatalf("verify %s: exit %d\n%s%s", e, v.code, v.stdout, v.stderr)
+		}
+		// The file is named after its content hash.
+		h := runBench(t, nil, "hash", e)
+		if !strings.HasPrefix(h.stdout, strings.TrimSuffix(filepath.Base(e), ".json")) {
+			t.Fatalf("%s is not named after its hash %s", e, h.stdout)
+		}
+	}
+	// Without --model the engine's model list was asked.
+	data, _ := os.ReadFile(envs[0])
+	if !strings.Contains(string(data), `"id": "simulated-model"`) {
+		t.Fatalf("model id not taken from /v1/models")
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--rate", "5", "--requests", "5"},                      // no endpoint
+		{"run", "--endpoint", "http://127.0.0.1:1", "--requests", "5"}, // no load
+		{"run", "--endpoint", "http://127.0.0.1:1", "--rate", "5"},     // no bound
+		{"run", "--endpoint", "http://127.0.0.1:1", "--rate", "x", "--requests", "5"},
+		{"run", "--endpoint", "http://127.0.0.1:1", "--rate", "5", "--concurrency", "2", "--requests", "5"},
+		{"run", "--endpoint", "http://127.0.0.1:1", "--rate", "5", "--requests", "5", "--slo", "ttft<1"},
+		{"run", "--endpoint", "http://127.0.0.1:1", "--rate", "5", "--requests", "5", "--api", "embeddings"},
+		{"sim-engine", "--error-rate", "2"},
+	} {
+		r := runBench(t, nil, args...)
+		if r.code != 2 || r.stderr == "" {
+			t.Errorf("bench %v: exit %d, want 2 with a message (%s)", args, r.code, r.stderr)
+		}
+	}
+	// An engine that is not there: the run fails (exit 1) and says why.
+	r := runBench(t, nil, "run", "--endpoint", "http://127.0.0.1:1", "--rate", "5", "--requests", "2", "--out", t.TempDir(), "--quiet")
+	if r.code != 1 || !strings.Contains(r.stderr, "model") {
+		t.Fatalf("unreachable engine: exit %d %s", r.code, r.stderr)
 	}
 }
