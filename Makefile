@@ -48,7 +48,8 @@ fuzz:
 
 ## schemas: regenerate schemas/ from the Go types.
 schemas:
-	$(GO) run ./cmd/bench schema > schemas/envelope.v1.schema.json
+	$(GO) run ./cmd/bench schema envelope > schemas/envelope.v1.schema.json
+	$(GO) run ./cmd/bench schema bus-message > schemas/bus-message.v1.schema.json
 
 ## demo: the main job end to end on embedded defaults.
 demo: build

@@ -7,6 +7,7 @@ package schemas
 import (
 	"embed"
 
+	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/pkg/envelope"
 )
 
@@ -19,6 +20,7 @@ var Files embed.FS
 // the Go types.
 func Generated() map[string][]byte {
 	return map[string][]byte{
-		"envelope.v1.schema.json": envelope.JSONSchema(),
+		"envelope.v1.schema.json":    envelope.JSONSchema(),
+		"bus-message.v1.schema.json": bus.MessageSchema(),
 	}
 }

@@ -96,7 +96,31 @@ type Config struct {
 	Progress io.Writer
 	// ProgressTTY redraws the line in place instead of printing a line per update.
 	ProgressTTY bool
+
+	journal *journal
+
+	// StoreTrace, when set, uploads each load point's trace file (whose
+	// sha256 is given) and returns the URI the envelope records in
+	// distributions.traces; unset, the envelope names the local file.
+	StoreTrace func(ctx context.Context, path, sha256 string) (uri string, err error)
+	// Publish, when set, receives each envelope once it is written to OutDir
+	// (e.g. to send it to the pipeline). An error ends the run.
+	Publish func(ctx context.Context, env *envelope.Envelope, contentHash string) error
+	// Resume keeps a journal (journal.jsonl) in OutDir and, when one from
+	// the same run is there, resumes it: finished load points are skipped
+	// and envelopes whose publication was not confirmed are published
+	// again. Without it every Run measures every point.
+	Resume bool
+	// Repeat runs the whole sweep this many times (default 1), one envelope
+	// per point each time: run-to-run variance, or a steady stream of
+	// results.
+	Repeat int
 }
+
+// finishTimeout bounds uploading and publishing a load point's results
+// after its context was cancelled: an interrupted run still delivers what
+// it measured, but does not hang on an unreachable store.
+const finishTimeout = 2 * time.Minute
 
 // Result is one load point's outcome.
 type Result struct {
@@ -116,6 +140,14 @@ type Result struct {
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
+	}
+	if cfg.Resume {
+		j, err := openJournal(cfg.OutDir, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer j.close()
+		cfg.journal = j
 	}
 	client, err := openai.New(cfg.Endpoint, openai.Options{APIKey: cfg.APIKey, Timeout: cfg.Timeout, MaxConns: cfg.maxConns()})
 	if err != nil {
@@ -167,6 +199,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if ctx.Err() != nil {
 			break
 		}
+		if cfg.journal != nil {
+			if e, ok := cfg.journal.done(i); ok {
+				if err := cfg.republish(ctx, e); err != nil {
+					return results, fmt.Errorf("load point %d (%s), finished before: %w", i+1, describe(point), err)
+				}
+				continue
+			}
+		}
 		res, err := runPoint(ctx, &cfg, client, point, i, info, &hw, slo, class, resolved, warnings)
 		if err != nil {
 			return results, fmt.Errorf("load point %d (%s): %w", i+1, describe(point), err)
@@ -176,12 +216,44 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	return results, nil
 }
 
+// republish publishes again an envelope that an earlier, interrupted run
+// wrote but whose publication it did not see confirmed.
+func (cfg *Config) republish(ctx context.Context, e journalEntry) error {
+	if e.Published || cfg.Publish == nil {
+		return nil
+	}
+	path := filepath.Join(cfg.OutDir, e.Envelope)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("the journal names %s: %w", path, err)
+	}
+	env, err := envelope.Parse(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if h := env.ContentHash(); h != e.ContentHash {
+		return fmt.Errorf("%s changed since it was written (content hash %s, journal %s)", path, h, e.ContentHash)
+	}
+	if err := cfg.Publish(ctx, env, e.ContentHash); err != nil {
+		return fmt.Errorf("publishing %s: %w", path, err)
+	}
+	return cfg.journal.published(e.Point)
+}
+
 func (cfg *Config) setDefaults() error {
 	if cfg.Endpoint == "" {
 		return errors.New("an endpoint is required")
 	}
 	if len(cfg.Points) == 0 {
 		return errors.New("no load point: give a rate or a concurrency")
+	}
+	if cfg.Repeat > 1 {
+		sweep := cfg.Points
+		cfg.Points = make([]load.Spec, 0, len(sweep)*cfg.Repeat)
+		for range cfg.Repeat {
+			cfg.Points = append(cfg.Points, sweep...)
+		}
+		cfg.Repeat = 1
 	}
 	for i := range cfg.Points {
 		p := &cfg.Points[i]
@@ -219,6 +291,13 @@ func (cfg *Config) setDefaults() error {
 	if cfg.OutDir == "" {
 		cfg.OutDir = "."
 	}
+	// Absolute, so that a process-wide change of directory (the embedded S3
+	// server makes one) cannot move the results mid-run.
+	abs, err := filepath.Abs(cfg.OutDir)
+	if err != nil {
+		return err
+	}
+	cfg.OutDir = abs
 	if cfg.SLOTemplate != "" && cfg.SLO == nil {
 		if _, ok := metrics.Templates[cfg.SLOTemplate]; !ok {
 			return fmt.Errorf("unknown SLO template %q (llm.standard, llm.relaxed)", cfg.SLOTemplate)
@@ -359,6 +438,17 @@ func runPoint(ctx context.Context, cfg *Config, client *openai.Client, point loa
 		return Result{}, err
 	}
 
+	traceRef := traceName
+	finishCtx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancelFinish()
+	if cfg.StoreTrace != nil {
+		uri, err := cfg.StoreTrace(finishCtx, tracePath, sha)
+		if err != nil {
+			return Result{}, fmt.Errorf("storing the trace %s: %w", tracePath, err)
+		}
+		traceRef = uri
+	}
+
 	sent := make([]string, 0, len(records))
 	for i := range records {
 		sent = append(sent, ds.Prompts[int(records[i].Index)%len(ds.Prompts)].Text)
@@ -386,7 +476,7 @@ func runPoint(ctx context.Context, cfg *Config, client *openai.Client, point loa
 	if cfg.Quantization != "" {
 		env.Quantization = &envelope.Quantization{Format: cfg.Quantization}
 	}
-	env.Distributions.Set("traces", traceName)
+	env.Distributions.Set("traces", traceRef)
 	env.Distributions.Set("traces_sha256", sha)
 	if err := env.Validate(); err != nil {
 		return Result{}, fmt.Errorf("the envelope does not validate (a bug): %w", err)
@@ -400,6 +490,21 @@ func runPoint(ctx context.Context, cfg *Config, client *openai.Client, point loa
 	envPath := filepath.Join(cfg.OutDir, hash[:12]+".json")
 	if err := writeAtomic(envPath, env.MarshalIndent()); err != nil {
 		return Result{}, err
+	}
+	if j := cfg.journal; j != nil {
+		if err := j.written(idx, filepath.Base(envPath), hash); err != nil {
+			return Result{}, err
+		}
+	}
+	if cfg.Publish != nil {
+		if err := cfg.Publish(finishCtx, env, hash); err != nil {
+			return Result{}, fmt.Errorf("publishing the envelope %s (kept at %s): %w", hash, envPath, err)
+		}
+		if j := cfg.journal; j != nil {
+			if err := j.published(idx); err != nil {
+				return Result{}, err
+			}
+		}
 	}
 	return Result{Point: point, Envelope: env, ContentHash: hash, EnvelopePath: envPath, TracePath: tracePath, TraceSHA256: sha, Summary: sum, Records: records}, nil
 }

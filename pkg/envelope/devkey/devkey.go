@@ -191,6 +191,9 @@ func Sign(env *envelope.Envelope, priv ed25519.PrivateKey) (string, error) {
 	if env.Signature != nil {
 		return "", ErrAlreadySigned
 	}
+	if len(priv) != ed25519.PrivateKeySize {
+		return "", fmt.Errorf("devkey: a private key is %d bytes, this one %d", ed25519.PrivateKeySize, len(priv))
+	}
 	hash := env.ContentHash()
 	sig := ed25519.Sign(priv, []byte(hash))
 	env.Signature = &envelope.Signature{

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inferencebench/bench/pkg/envelope"
+	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 	"github.com/inferencebench/bench/services/runner/trace"
 )
 
@@ -181,5 +183,65 @@ func TestSummarize(t *testing.T) {
 	empty := Summarize(recs[len(recs)-1:], Options{})
 	if v, _ := empty.Metrics().Get("ttft_p50_ms"); !v.IsNull() {
 		t.Fatalf("ttft_p50_ms with no successful request = %v, want null", v)
+	}
+}
+
+func TestParseResolvedInvertsFormatResolved(t *testing.T) {
+	for _, tmpl := range []string{"llm.standard", "llm.relaxed"} {
+		for _, class := range []HardwareClass{Classify("NVIDIA H200", ""), Classify("", "cpu"), Classify("NVIDIA A100-SXM4-80GB", "")} {
+			preds := Scale(Templates[tmpl], class)
+			back, err := ParseResolved(FormatResolved(preds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if FormatResolved(back) != FormatResolved(preds) || len(back) != len(preds) {
+				t.Fatalf("%v -> %v", preds, back)
+			}
+			for i := range back {
+				if back[i].Field != preds[i].Field || back[i].Value != preds[i].Value || back[i].Op != preds[i].Op {
+					t.Fatalf("%+v != %+v", back[i], preds[i])
+				}
+			}
+		}
+	}
+}
+
+func TestVerifyCatchesEveryChangedMetric(t *testing.T) {
+	base := int64(1_700_000_000) * 1e9
+	var recs []trace.Record
+	for i := range int64(20) {
+		s := base + i*50*ms
+		r := okRecord(s, s+ms, s+30*ms, s+31*ms, s+31*ms+int64(i+1)*10*ms, i+2)
+		r.ITLNS = []int64{10 * ms, 11 * ms}
+		recs = append(recs, r)
+	}
+	sum := Summarize(recs, Options{SLO: Scale(Templates["llm.standard"], Classify("", "")), HardwareClass: "cpu",
+		Resolved: FormatResolved(Scale(Templates["llm.standard"], Classify("", ""))), Energy: &Energy{EnergyMeasured: true, Joules: 42}})
+	m := sum.Metrics()
+	if err := Verify(m, recs); err != nil {
+		t.Fatalf("honest metrics rejected: %v", err)
+	}
+	for i := range m {
+		if m[i].Name == "energy_joules_total" || m[i].Name == "slo_hardware_class" {
+			continue // taken as stated: NVML measured it / it only labels the SLO
+		}
+		tampered := append(envelope.Metrics(nil), m...)
+		switch v := m[i].Value; {
+		case v.IsNull():
+			tampered[i].Value = canonjson.FloatValue(1)
+		case v.Kind() == canonjson.String:
+			tampered[i].Value = canonjson.StringValue(v.Str() + "x")
+		case v.Kind() == canonjson.Int:
+			tampered[i].Value = canonjson.IntValue(1 + int64(v.Float()))
+		default:
+			tampered[i].Value = canonjson.FloatValue(v.Float()*1.001 + 0.001)
+		}
+		err := Verify(tampered, recs)
+		if err == nil || !strings.Contains(err.Error(), m[i].Name) {
+			t.Errorf("changing %s was not caught: %v", m[i].Name, err)
+		}
+	}
+	if err := Verify(m[1:], recs); err == nil || !strings.Contains(err.Error(), m[0].Name) {
+		t.Errorf("a missing metric was not caught: %v", err)
 	}
 }

@@ -1,0 +1,227 @@
+// Package indexer is the last pipeline stage: it archives each verified
+// envelope in object storage, writes it to the catalog, and only after the
+// catalog commit publishes it on the results stream, where subscribers
+// replay it from any point. Everything is keyed by content hash, so a
+// redelivered envelope is neither stored nor published twice.
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/catalog"
+	"github.com/inferencebench/bench/internal/objstore"
+	"github.com/inferencebench/bench/pkg/envelope"
+	"github.com/inferencebench/bench/pkg/envelope/canonjson"
+	"github.com/inferencebench/bench/pkg/envelope/devkey"
+)
+
+// Config configures an indexer.
+type Config struct {
+	JS      jetstream.JetStream
+	Store   *objstore.Store
+	Catalog catalog.Catalog
+	// Concurrency bounds envelopes in flight (default 64): they share
+	// catalog transactions, so more in flight means fewer commits.
+	Concurrency int
+	// MaxBatch bounds the entries of one catalog transaction (default 256).
+	MaxBatch int
+	Log      zerolog.Logger
+	// Tuning adjusts retries and delivery limits (zero: the defaults).
+	Tuning bus.Tuning
+	// OnProcessed is called after each message is settled.
+	OnProcessed func(m *bus.Message, rejected error)
+}
+
+// EnvelopeKey is where a verified envelope is archived in object storage.
+func EnvelopeKey(contentHash string) string { return "envelopes/" + contentHash + ".json" }
+
+// Run indexes until ctx ends, then drains.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	b := newBatcher(cfg.Catalog, cfg.MaxBatch)
+	defer b.stop()
+	ix := &indexer{store: cfg.Store, batch: b}
+	return bus.RunStage(ctx, cfg.JS, bus.StageConfig{
+		Name: bus.StageIndexer, Stream: bus.StreamVerified, Consumer: bus.ConsumerIndexer,
+		Handler:     ix.handle,
+		Concurrency: cfg.Concurrency, Tuning: cfg.Tuning, Log: cfg.Log, OnProcessed: cfg.OnProcessed,
+	})
+}
+
+type indexer struct {
+	store *objstore.Store
+	batch *batcher
+}
+
+func (ix *indexer) handle(ctx context.Context, m *bus.Message) ([]bus.Output, error) {
+	env, err := envelope.Parse(m.Data)
+	if err != nil {
+		return nil, bus.Permanentf("not a valid envelope: %v", err)
+	}
+	hash := env.ContentHash()
+	if got := m.Header.Get(bus.HdrContentHash); got != "" && got != hash {
+		return nil, bus.Permanentf("content hash header %s does not match the envelope (%s)", got, hash)
+	}
+	key := EnvelopeKey(hash)
+	if err := ix.store.Put(ctx, key, m.Data, "application/json"); err != nil {
+		if objstore.IsTransient(err) {
+			return nil, fmt.Errorf("archiving the envelope: %w", err)
+		}
+		return nil, bus.Permanentf("archiving the envelope: %v", err)
+	}
+	entry := Entry(env, hash, m.Data)
+	entry.EnvelopeURI = ix.store.URI(key)
+	entry.SignerIdentity = identity(env, m)
+	entry.JobID, entry.BatchID = m.Header.Get(bus.HdrJobID), m.Header.Get(bus.HdrBatchID)
+	if _, err := ix.batch.put(ctx, entry); err != nil {
+		return nil, fmt.Errorf("writing the catalog: %w", err) // retried: the catalog is idempotent
+	}
+	h := bus.ForwardHeaders(m.Header, bus.StageIndexer, env.RunID, hash)
+	if s := m.Header.Get(bus.HdrSignerID); s != "" {
+		h.Set(bus.HdrSignerID, s)
+	}
+	return []bus.Output{{
+		Subject:  bus.EnvelopeSubject(bus.SubjectResults, env.SuiteID, hash),
+		MsgID:    bus.MsgID(bus.StageIndexer, hash),
+		Header:   h,
+		Data:     m.Data,
+		OnceEver: true,
+	}}, nil
+}
+
+func identity(env *envelope.Envelope, m *bus.Message) string {
+	if env.Signature != nil && env.Signature.Method == envelope.MethodKeyless {
+		return m.Header.Get(bus.HdrSignerID)
+	}
+	return ""
+}
+
+// Entry extracts the catalog's fields from a verified envelope.
+func Entry(env *envelope.Envelope, hash string, raw []byte) catalog.Entry {
+	e := catalog.Entry{
+		ContentHash: hash, RunID: env.RunID, SuiteID: env.SuiteID, SuiteVersion: env.SuiteVersion,
+		ModelID: env.Model.ID, ModelRevision: env.Model.Revision, Provider: env.Model.Provider,
+		EngineName: env.Engine.Name, EngineVersion: env.Engine.Version, DatasetID: env.Dataset.ID,
+		HardwareFingerprint: env.HardwareFingerprint.FingerprintSHA256,
+		GPUCount:            len(env.HardwareFingerprint.GPUs),
+		Timestamp:           env.Timestamp.UTC(),
+		VerifiedAt:          time.Now().UTC(),
+		Metrics:             map[string]float64{},
+		Envelope:            raw,
+	}
+	if len(env.HardwareFingerprint.GPUs) > 0 {
+		e.GPUModel = env.HardwareFingerprint.GPUs[0].Model
+	}
+	if t, ok := env.Distributions.Get("traces"); ok {
+		e.TracesURI = t
+	}
+	if s := env.Signature; s != nil {
+		e.SignatureMethod = s.Method
+		if s.Method == envelope.MethodDevKey {
+			if pub, err := devkey.EmbeddedKey(s); err == nil {
+				e.SignerKeyID = devkey.KeyID(pub)
+			}
+		}
+	}
+	for _, m := range env.Metrics {
+		if k := m.Value.Kind(); k == canonjson.Int || k == canonjson.Float {
+			e.Metrics[m.Name] = m.Value.Float()
+		}
+	}
+	return e
+}
+
+// batcher gives concurrent handlers group commit: each put waits while a
+// transaction gathers what has arrived meanwhile, so that a SQLite catalog
+// commits (and syncs) once for many envelopes instead of once each.
+type batcher struct {
+	cat  catalog.Catalog
+	max  int
+	reqs chan putReq
+	done chan struct{}
+}
+
+type putReq struct {
+	entry catalog.Entry
+	reply chan putReply
+}
+
+type putReply struct {
+	inserted bool
+	err      error
+}
+
+func newBatcher(cat catalog.Catalog, max int) *batcher {
+	b := &batcher{cat: cat, max: max, reqs: make(chan putReq), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+var errStopped = errors.New("indexer: catalog writer stopped")
+
+func (b *batcher) put(ctx context.Context, e catalog.Entry) (bool, error) {
+	reply := make(chan putReply, 1)
+	select {
+	case b.reqs <- putReq{e, reply}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-b.done:
+		return false, errStopped
+	}
+	select {
+	case r := <-reply:
+		return r.inserted, r.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+func (b *batcher) loop() {
+	for {
+		var batch []putReq
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+		case <-b.done:
+			return
+		}
+		// Take whatever else is waiting, without waiting for more.
+	gather:
+		for len(batch) < b.max {
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		entries := make([]catalog.Entry, len(batch))
+		for i := range batch {
+			entries[i] = batch[i].entry
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		inserted, err := b.cat.Put(ctx, entries...)
+		cancel()
+		for i, r := range batch {
+			rep := putReply{err: err}
+			if err == nil {
+				rep.inserted = inserted[i]
+			}
+			r.reply <- rep
+		}
+	}
+}
+
+func (b *batcher) stop() { close(b.done) }
