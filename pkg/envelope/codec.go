@@ -1,6 +1,8 @@
 package envelope
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"math/big"
@@ -85,12 +87,32 @@ func isHex64(s string) bool {
 	if len(s) != hashHexLength {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for i := 0; i < len(s); i += 8 {
+		if !isLowerHex8(s[i : i+8]) {
 			return false
 		}
 	}
 	return true
+}
+
+// isLowerHex8 reports whether the 8 bytes of w are all in [0-9a-f], a word
+// at a time: lowering every byte by '0' and by 'a' and testing the range
+// with carries kept inside each byte (the high bits are set aside first and
+// tested on their own). isHex64's test compares it with a byte loop.
+func isLowerHex8(w string) bool {
+	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	low := x &^ highs // each byte below 0x80, so adding to it cannot carry out
+	// A byte is a digit when it is >= '0' and <= '9', a letter when >= 'a'
+	// and <= 'f'; "b >= n" is the high bit of (b + 0x80 - n), "b <= m" the
+	// high bit of ^(b + 0x7f - m), both computed on 7-bit bytes.
+	digit := (low + ones*(0x80-'0')) & ^(low + ones*(0x7f-'9'))
+	letter := (low + ones*(0x80-'a')) & ^(low + ones*(0x7f-'f'))
+	return (digit|letter)&highs == highs && x&highs == 0
 }
 
 type rules struct {
@@ -100,6 +122,7 @@ type rules struct {
 	minLen   int // in characters; -1 when unset
 	maxLen   int
 	pattern  string
+	match    func(string) bool // patterns[pattern].match
 	min, max *int64
 	enum     []string
 	nonempty bool
@@ -107,7 +130,9 @@ type rules struct {
 }
 
 type field struct {
+	id    int // see fieldID
 	name  string
+	key   string // name written as a JSON member key: "name":
 	index int
 	typ   reflect.Type
 	kind  fieldKind
@@ -133,9 +158,11 @@ const (
 )
 
 type structPlan struct {
+	typ    reflect.Type
 	fields []field
-	sorted []int // indexes into fields, by name
-	extra  int   // index of the Extra field in the struct
+	names  *canonjson.Names // the fields' names, in the same order
+	sorted []int            // indexes into fields, by name
+	extra  int              // index of the Extra field in the struct
 }
 
 // mapCodec is implemented by the map types (Metrics, StringMap).
@@ -193,11 +220,36 @@ func fieldKindOf(t reflect.Type) fieldKind {
 	panic("envelope: no codec for field type " + t.String())
 }
 
+// fieldNames numbers the field names of all plans, so that a field path can
+// refer to them by number (see pathSeg).
+var fieldNames struct {
+	sync.Mutex
+	names []string
+}
+
+// fieldID returns the number of a field name.
+func fieldID(name string) int {
+	fieldNames.Lock()
+	defer fieldNames.Unlock()
+	if i := slices.Index(fieldNames.names, name); i >= 0 {
+		return i
+	}
+	fieldNames.names = append(fieldNames.names, name)
+	return len(fieldNames.names) - 1
+}
+
+// fieldName returns the name that fieldID numbered id.
+func fieldName(id int) string {
+	fieldNames.Lock()
+	defer fieldNames.Unlock()
+	return fieldNames.names[id]
+}
+
 func planFor(t reflect.Type) *structPlan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*structPlan)
 	}
-	p := &structPlan{extra: -1}
+	p := &structPlan{typ: t, extra: -1}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if sf.Type == typeExtra {
@@ -205,7 +257,7 @@ func planFor(t reflect.Type) *structPlan {
 			continue
 		}
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		f := field{name: name, index: i, typ: sf.Type, kind: fieldKindOf(sf.Type), rules: parseRules(t, sf)}
+		f := field{id: fieldID(name), name: name, key: string(canonjson.AppendString(nil, name)) + ":", index: i, typ: sf.Type, kind: fieldKindOf(sf.Type), rules: parseRules(t, sf)}
 		switch f.kind {
 		case kindStruct:
 			f.plan = planFor(sf.Type)
@@ -220,9 +272,12 @@ func planFor(t reflect.Type) *structPlan {
 	if len(p.fields) > 64 {
 		panic("envelope: " + t.Name() + " has more than 64 fields")
 	}
+	names := make([]string, len(p.fields))
 	for i := range p.fields {
 		p.sorted = append(p.sorted, i)
+		names[i] = p.fields[i].name
 	}
+	p.names = canonjson.NewNames(names...)
 	slices.SortFunc(p.sorted, func(a, b int) int { return strings.Compare(p.fields[a].name, p.fields[b].name) })
 	plans.Store(t, p)
 	return p
@@ -254,10 +309,11 @@ func parseRules(t reflect.Type, sf reflect.StructField) rules {
 		case "maxlen":
 			r.maxLen = int(num())
 		case "pattern":
-			if _, ok := patterns[val]; !ok {
+			p, ok := patterns[val]
+			if !ok {
 				bad(item)
 			}
-			r.pattern = val
+			r.pattern, r.match = val, p.match
 		case "min":
 			n := num()
 			r.min = &n
@@ -277,7 +333,164 @@ func parseRules(t reflect.Type, sf reflect.StructField) rules {
 	return r
 }
 
+//go:generate go test -run ^TestGeneratedCodecIsCurrent$ -update .
+
+// ---- field access ----
+
+// inOrderDecoder is implemented, in codec_gen.go, by every struct the tags
+// describe: decodeInOrder reads the members of an object that come in the
+// declaration order of the fields, as the reference writes them, doing for
+// each exactly what decodeStruct's loop would, and returns the index of the
+// field it expected next (it has read those before it), where the loop
+// takes over. It calls the helpers below, one call per field, so that it
+// stays small: what it saves in dispatch is not to be lost to instruction
+// cache misses.
+type inOrderDecoder interface {
+	decodeInOrder(st *decodeState, p *structPlan) (next int, err error)
+}
+
+// stringMember reads the string field i of plan p, if it comes next as
+// NextStringMember finds it, into *out, and reports whether it did.
+func stringMember(st *decodeState, p *structPlan, i int, out *string) bool {
+	s, ok := st.d.NextStringMember(p.names, i)
+	if !ok {
+		return false
+	}
+	f := &p.fields[i]
+	if msg := setString(s, out, f); msg != "" {
+		st.failField(f, msg)
+	}
+	return true
+}
+
+// memberKey reads the key of field i of plan p, if it comes next, and
+// pushes its name on the path; the value is for the caller to read, and
+// the name to pop.
+func memberKey(st *decodeState, p *structPlan, i int) bool {
+	if !st.d.ExpectKey(p.names, i) {
+		return false
+	}
+	st.pushField(&p.fields[i])
+	return true
+}
+
+// fieldPointers is implemented, in codec_gen.go, by every struct the tags
+// describe: fieldPtr(i) returns a pointer to field i (reflect's numbering).
+// Going through it instead of reflect.Value.Field and Set is most of what
+// makes decoding and hashing fast; go generate rewrites the file from the
+// struct declarations.
+type fieldPointers interface{ fieldPtr(i int) any }
+
+// structRef gives access to the fields of a struct through its pointer.
+type structRef struct {
+	gen fieldPointers // the generated accessor, or nil
+	rv  reflect.Value // the struct, when there is no generated accessor
+}
+
+// refOf returns a structRef for x, a pointer to a struct. Without usable
+// generated accessors (codec_gen.go missing or stale) it falls back to
+// reflection, with the same results.
+func refOf(x any) structRef {
+	if useGenerated {
+		if g, ok := x.(fieldPointers); ok {
+			return structRef{gen: g}
+		}
+	}
+	return structRef{rv: reflect.ValueOf(x).Elem()}
+}
+
+// field returns a pointer to field i.
+func (r structRef) field(i int) any {
+	if r.gen != nil {
+		return r.gen.fieldPtr(i)
+	}
+	return r.rv.Field(i).Addr().Interface()
+}
+
+// planDigest summarises everything about the plans that codec_gen.go is
+// written from: its hash is recorded there, and checkGenerated compares it
+// with the plans built from the tags of this build.
+func planDigest() string {
+	var b strings.Builder
+	seen := map[*structPlan]bool{}
+	var walk func(p *structPlan)
+	walk = func(p *structPlan) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		fmt.Fprintf(&b, "%s extra=%s\n", p.typ.Name(), p.typ.Field(p.extra).Name)
+		for _, i := range p.sorted {
+			f := &p.fields[i]
+			fmt.Fprintf(&b, "\t%q %s kind=%d default=%t,%q object=%t\n",
+				f.name, p.typ.Field(f.index).Name, f.kind, f.rules.hasDef, f.rules.def, f.rules.object)
+		}
+		for i := range p.fields {
+			if p.fields[i].plan != nil {
+				walk(p.fields[i].plan)
+			}
+		}
+	}
+	walk(envelopePlan)
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:])
+}
+
+// useGenerated is set when codec_gen.go was written for the struct tags
+// and layout of this build. If it was not (the structs changed and go
+// generate was not run), the generated code is left alone and everything
+// goes through the plans: slower, but never different from what the tags
+// say. TestGeneratedCodecIsCurrent fails in that case.
+var useGenerated bool
+
+// checkGenerated is called by codec_gen.go with the planDigest it was
+// written for.
+func checkGenerated(digest string) {
+	useGenerated = digest == planDigest() && fieldPtrsMatch()
+}
+
+// fieldPtrsMatch reports whether the generated fieldPtr of every struct
+// the tags describe points at exactly the fields reflection sees.
+func fieldPtrsMatch() bool {
+	ok := true
+	plans.Range(func(k, _ any) bool {
+		t := k.(reflect.Type)
+		v := reflect.New(t)
+		g, has := v.Interface().(fieldPointers)
+		if !has || g.fieldPtr(t.NumField()) != nil {
+			ok = false
+			return false
+		}
+		for i := range t.NumField() {
+			p, want := g.fieldPtr(i), v.Elem().Field(i).Addr()
+			if p == nil || reflect.TypeOf(p) != want.Type() || reflect.ValueOf(p).Pointer() != want.Pointer() {
+				ok = false
+				return false
+			}
+		}
+		return true
+	})
+	return ok
+}
+
 // ---- reading ----
+
+// decodeMap reads a map field (Metrics or StringMap, which p points to) and
+// returns its number of entries. The calls are static, not through
+// mapDecoder, so that escape analysis can keep the decodeState, and the
+// path stack in it, on the stack: pushing a field name onto a stack in the
+// heap costs a write barrier whenever the collector runs.
+func decodeMap(st *decodeState, p any) (int, error) {
+	switch m := p.(type) {
+	case *Metrics:
+		err := m.decodeJSON(st)
+		return len(*m), err
+	case *StringMap:
+		err := m.decodeJSON(st)
+		return len(*m), err
+	}
+	panic(fmt.Sprintf("envelope: no decoder for %T", p))
+}
 
 // readAny reads the next value whatever it is; containers come back in
 // canonical form, which is all an error message needs.
@@ -301,9 +514,10 @@ func (st *decodeState) expect(want canonjson.Kind, what string) (ok bool, err er
 	return false, nil
 }
 
-// decodeStruct fills the struct rv from the object at the decoder. Schema
-// violations go to errs and decoding goes on; a syntax error stops it.
-func decodeStruct(st *decodeState, rv reflect.Value, plan *structPlan) error {
+// decodeStruct fills the struct x points to from the object at the
+// decoder. Schema violations go to errs and decoding goes on; a syntax
+// error stops it.
+func decodeStruct(st *decodeState, x any, plan *structPlan) error {
 	d := st.d
 	if ok, err := st.expect(canonjson.Object, "an object"); !ok {
 		return err
@@ -311,18 +525,43 @@ func decodeStruct(st *decodeState, rv reflect.Value, plan *structPlan) error {
 	if err := d.BeginObject(); err != nil {
 		return err
 	}
+	ref := refOf(x)
 	var seen uint64 // bit i: plan.fields[i] was present
 	next := 0       // documents usually follow declaration order: try that field first
+	if ref.gen != nil {
+		// The generated code reads the members that come in declaration
+		// order; the loop below takes over at the first that does not.
+		var err error
+		if next, err = x.(inOrderDecoder).decodeInOrder(st, plan); err != nil {
+			return err
+		}
+		seen = 1<<next - 1
+		if next == len(plan.fields) && d.EndObject() {
+			return nil // every field, in order, and nothing else
+		}
+	}
 	var extra Extra
 	for {
-		key, more, err := d.NextKey()
+		if next < len(plan.fields) && plan.fields[next].kind == kindString {
+			if s, ok := d.NextStringMember(plan.names, next); ok {
+				f := &plan.fields[next]
+				seen |= 1 << next
+				// The field's name goes on the path only if there is a
+				// violation to report.
+				if msg := setString(s, ref.field(f.index).(*string), f); msg != "" {
+					st.failField(f, msg)
+				}
+				next++
+				continue
+			}
+		}
+		i, key, more, err := d.NextKeyIndex(plan.names, next)
 		if err != nil {
 			return err
 		}
 		if !more {
 			break
 		}
-		i := plan.lookup(key, next)
 		next = i + 1
 		if i < 0 {
 			v, err := d.ReadCanonicalDepth(MaxFreeFormDepth)
@@ -334,8 +573,8 @@ func decodeStruct(st *decodeState, rv reflect.Value, plan *structPlan) error {
 		}
 		seen |= 1 << i
 		f := &plan.fields[i]
-		st.pushField(f.name)
-		if err := decodeField(st, rv.Field(f.index), f); err != nil {
+		st.pushField(f)
+		if err := decodeField(st, ref.field(f.index), f); err != nil {
 			return err
 		}
 		st.pop()
@@ -345,18 +584,20 @@ func decodeStruct(st *decodeState, rv reflect.Value, plan *structPlan) error {
 			continue
 		}
 		f := &plan.fields[i]
-		st.pushField(f.name)
+		st.pushField(f)
 		switch {
 		case !f.rules.optional:
 			st.fail("is required")
 		case f.rules.hasDef:
-			decodeScalar(st, canonjson.StringValue(f.rules.def), rv.Field(f.index), f)
+			decodeScalar(st, canonjson.StringValue(f.rules.def), ref.field(f.index), f)
 		case f.rules.nonempty:
 			st.fail("must contain at least one entry")
 		}
 		st.pop()
 	}
-	*(rv.Field(plan.extra).Addr().Interface().(*Extra)) = extra
+	if extra != nil {
+		*ref.field(plan.extra).(*Extra) = extra
+	}
 	return nil
 }
 
@@ -378,6 +619,7 @@ func (st *decodeState) decodeFreeFormObject() (canonjson.Value, error) {
 		return canonjson.Value{}, err
 	}
 	members := []canonjson.Member{}
+	var stripped strippedKeys
 	for {
 		rawKey, more, err := d.NextKey()
 		if err != nil {
@@ -391,11 +633,8 @@ func (st *decodeState) decodeFreeFormObject() (canonjson.Value, error) {
 			return canonjson.Value{}, err
 		}
 		key := strip(rawKey)
-		if key != rawKey && slices.ContainsFunc(members, func(m canonjson.Member) bool { return m.Key == key }) ||
-			key == rawKey && st.strippedCollision(members, key) {
-			st.pushKey(key)
-			st.fail("duplicate key after whitespace stripping")
-			st.pop()
+		if stripped.mayCollide(key, rawKey) && slices.ContainsFunc(members, func(m canonjson.Member) bool { return m.Key == key }) {
+			st.failKey(key, "duplicate key after whitespace stripping")
 			continue
 		}
 		members = append(members, canonjson.Member{Key: key, Value: v})
@@ -403,35 +642,43 @@ func (st *decodeState) decodeFreeFormObject() (canonjson.Value, error) {
 	return canonjson.ObjectValue(members), nil
 }
 
-// strippedCollision reports whether key, which needed no stripping, equals
-// an earlier key that did.
-func (st *decodeState) strippedCollision(members []canonjson.Member, key string) bool {
-	return slices.ContainsFunc(members, func(m canonjson.Member) bool { return m.Key == key })
+// strippedKeys tells when the keys of a typed map (metrics, distributions,
+// the top level of a free-form object) must be compared for collisions
+// after whitespace stripping. The decoder refuses exact duplicates, so two
+// keys can only become equal if strip changed at least one of them: until
+// a key is changed, no comparison is needed.
+type strippedKeys struct{ changed bool }
+
+// mayCollide records whether strip changed rawKey into key, and reports
+// whether key may equal an earlier key.
+func (s *strippedKeys) mayCollide(key, rawKey string) bool {
+	if key != rawKey {
+		s.changed = true
+	}
+	return s.changed
 }
 
-// lookup returns the index of the field called name, or -1; hint is where
-// to look first.
-func (p *structPlan) lookup(name string, hint int) int {
-	if hint < len(p.fields) && p.fields[hint].name == name {
-		return hint
-	}
-	for i := range p.fields {
-		if p.fields[i].name == name {
-			return i
-		}
-	}
-	return -1
-}
-
-func decodeField(st *decodeState, fv reflect.Value, f *field) error {
+// decodeField reads the value of field f into p, a pointer to the field.
+func decodeField(st *decodeState, p any, f *field) error {
 	d := st.d
 	switch f.kind {
-	case kindCustom:
-		before := len(st.errs)
-		if err := fv.Addr().Interface().(mapDecoder).decodeJSON(st); err != nil {
+	case kindString:
+		s, ok, err := d.ReadString()
+		if err != nil {
 			return err
 		}
-		if f.rules.nonempty && fv.Len() == 0 && len(st.errs) == before {
+		if ok {
+			decodeString(st, s, p.(*string), f)
+			return nil
+		}
+		// Not a string: decodeScalar says so.
+	case kindCustom:
+		before := len(st.errs)
+		n, err := decodeMap(st, p)
+		if err != nil {
+			return err
+		}
+		if f.rules.nonempty && n == 0 && len(st.errs) == before {
 			st.fail("must contain at least one entry")
 		}
 		return nil
@@ -440,7 +687,7 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 		if err != nil {
 			return err
 		}
-		*(fv.Addr().Interface().(*canonjson.Value)) = v
+		*p.(*canonjson.Value) = v
 		return nil
 	case kindStrings:
 		if ok, err := st.expect(canonjson.Array, "an array of strings"); !ok {
@@ -470,11 +717,12 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 			}
 			out = append(out, strip(v.Str()))
 		}
-		fv.Set(reflect.ValueOf(out))
+		*p.(*[]string) = out
 		return nil
 	case kindStruct:
-		return decodeStruct(st, fv, f.plan)
+		return decodeStruct(st, p, f.plan)
 	case kindOptStruct:
+		fv := reflect.ValueOf(p).Elem() // the *T field
 		if k, err := d.Peek(); err != nil {
 			return err
 		} else if k == canonjson.Null {
@@ -483,7 +731,7 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 			return err
 		}
 		ptr := reflect.New(f.typ.Elem())
-		if err := decodeStruct(st, ptr.Elem(), f.plan); err != nil {
+		if err := decodeStruct(st, ptr.Interface(), f.plan); err != nil {
 			return err
 		}
 		fv.Set(ptr)
@@ -495,7 +743,10 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 		if err := d.BeginArray(); err != nil {
 			return err
 		}
-		out := reflect.MakeSlice(f.typ, 0, 8)
+		// Each element is decoded in place at the end of the field's slice
+		// (reflect.Append would allocate a slice header and a zero element
+		// per call).
+		out := reflect.ValueOf(p).Elem()
 		for i := 0; ; i++ {
 			more, err := d.NextElem()
 			if err != nil {
@@ -504,26 +755,86 @@ func decodeField(st *decodeState, fv reflect.Value, f *field) error {
 			if !more {
 				break
 			}
-			out = reflect.Append(out, reflect.Zero(f.typ.Elem()))
+			if out.Cap() == 0 {
+				out.Grow(8) // machines hold up to 8 GPUs, mostly
+			}
+			out.Grow(1)
+			out.SetLen(i + 1)
 			st.pushIndex(i)
-			if err := decodeStruct(st, out.Index(i), f.plan); err != nil {
+			if err := decodeStruct(st, out.Index(i).Addr().Interface(), f.plan); err != nil {
 				return err
 			}
 			st.pop()
 		}
-		fv.Set(out)
+		if out.IsNil() {
+			out.Set(reflect.MakeSlice(f.typ, 0, 0)) // [] is an empty list, not a missing one
+		}
 		return nil
 	}
 	v, err := readAny(d)
 	if err != nil {
 		return err
 	}
-	decodeScalar(st, v, fv, f)
+	decodeScalar(st, v, p, f)
 	return nil
 }
 
-// decodeScalar handles the fields that hold one JSON scalar.
-func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field) {
+// decodeOptStruct is decodeField for a field *T (kindOptStruct), without
+// reflection: the generated code calls it.
+func decodeOptStruct[T any](st *decodeState, out **T, f *field) error {
+	d := st.d
+	if k, err := d.Peek(); err != nil {
+		return err
+	} else if k == canonjson.Null {
+		_, err := readAny(d)
+		*out = nil
+		return err
+	}
+	x := new(T)
+	if err := decodeStruct(st, x, f.plan); err != nil {
+		return err
+	}
+	*out = x
+	return nil
+}
+
+// decodeStructs is decodeField for a field []T (kindStructSlice), without
+// reflection: the generated code calls it.
+func decodeStructs[T any](st *decodeState, out *[]T, f *field) error {
+	d := st.d
+	if ok, err := st.expect(canonjson.Array, "an array"); !ok {
+		return err
+	}
+	if err := d.BeginArray(); err != nil {
+		return err
+	}
+	list := []T{} // [] is an empty list, not a missing one
+	for i := 0; ; i++ {
+		more, err := d.NextElem()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if i == 0 {
+			list = make([]T, 0, 8) // machines hold up to 8 GPUs, mostly
+		}
+		var zero T
+		list = append(list, zero)
+		st.pushIndex(i)
+		if err := decodeStruct(st, &list[i], f.plan); err != nil {
+			return err
+		}
+		st.pop()
+	}
+	*out = list
+	return nil
+}
+
+// decodeScalar handles the fields that hold one JSON scalar; p points to
+// the field.
+func decodeScalar(st *decodeState, v canonjson.Value, p any, f *field) {
 	r := &f.rules
 	switch f.kind {
 	case kindString:
@@ -531,21 +842,14 @@ func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field
 			st.fail("must be a string, not %s", kindName(v))
 			return
 		}
-		s := v.Str()
-		if r.enum == nil { // pydantic strips str fields, but not Literal ones
-			s = strip(s)
-		}
-		if msg := checkString(s, r); msg != "" {
-			st.fail("%s", msg)
-		}
-		fv.SetString(s)
+		decodeString(st, v.Str(), p.(*string), f)
 	case kindBool:
 		b, err := laxBool(v)
 		if err != nil {
 			st.fail("%v", err)
 			return
 		}
-		fv.SetBool(b)
+		*p.(*bool) = b
 	case kindInt64:
 		i, err := laxInt64(v)
 		if err != nil {
@@ -558,7 +862,7 @@ func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field
 		if r.max != nil && i > *r.max {
 			st.fail("must be at most %d, not %d", *r.max, i)
 		}
-		fv.SetInt(i)
+		*p.(*int64) = i
 	case kindTime:
 		if v.Kind() != canonjson.String {
 			st.fail("must be an RFC 3339 timestamp string, not %s", kindName(v))
@@ -569,15 +873,39 @@ func decodeScalar(st *decodeState, v canonjson.Value, fv reflect.Value, f *field
 			st.fail("%v", err)
 			return
 		}
-		*(fv.Addr().Interface().(*time.Time)) = t
+		*p.(*time.Time) = t
 	case kindBigInt:
 		n, err := laxInteger(v)
 		if err != nil {
 			st.fail("%v", err)
 			return
 		}
-		fv.Set(reflect.ValueOf(n))
+		*p.(**big.Int) = n
 	}
+}
+
+// decodeString normalises and checks the value s of the string field f,
+// and stores it in *p.
+func decodeString(st *decodeState, s string, p *string, f *field) {
+	if msg := setString(s, p, f); msg != "" {
+		st.fail("%s", msg)
+	}
+}
+
+// setString normalises the value s of the string field f, stores it in *p
+// and returns what is wrong with it, or "".
+func setString(s string, p *string, f *field) string {
+	r := &f.rules
+	if r.enum == nil && !isStripped(s) { // pydantic strips str fields, but not Literal ones
+		s = strings.TrimSpace(s)
+	}
+	*p = s
+	// The common case, written so that it inlines: bounds on the length
+	// that hold without counting characters, and nothing else to check.
+	if r.match == nil && r.enum == nil && (r.minLen <= 0 || len(s) >= 4*r.minLen) && (r.maxLen < 0 || len(s) <= r.maxLen) {
+		return ""
+	}
+	return checkString(s, r)
 }
 
 func checkString(s string, r *rules) string {
@@ -594,7 +922,7 @@ func checkString(s string, r *rules) string {
 			return fmt.Sprintf("must be at most %d characters, not %d (%q)", r.maxLen, n, abbreviate(s))
 		}
 	}
-	if r.pattern != "" && !patterns[r.pattern].match(s) {
+	if r.match != nil && !r.match(s) {
 		if r.pattern == "hex64" {
 			return fmt.Sprintf("must be 64 lowercase hex characters, not %q", abbreviate(s))
 		}
@@ -618,11 +946,17 @@ func quoteAll(ss []string) []string {
 // str_strip_whitespace does (Rust's str::trim: the White_Space property,
 // which is also what unicode.IsSpace tests).
 func strip(s string) string {
-	// Fast path: nothing to strip.
-	if len(s) > 0 && s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf {
+	if isStripped(s) {
 		return s
 	}
 	return strings.TrimSpace(s)
+}
+
+// isStripped reports, cheaply, that s has nothing to strip: it starts and
+// ends with a printable ASCII character other than space. (Otherwise it may
+// or may not.)
+func isStripped(s string) bool {
+	return len(s) > 0 && s[0]-'!' < utf8.RuneSelf-'!' && s[len(s)-1]-'!' < utf8.RuneSelf-'!'
 }
 
 // laxBool accepts what pydantic's lax bool accepts from JSON.
@@ -737,26 +1071,31 @@ func parseLaxIntString(s string) (*big.Int, bool) {
 
 // ---- writing ----
 
-// appendStruct writes the struct rv as a compact JSON object: members sorted
-// by key (sorted) or in declaration order followed by the unknown ones. The
-// member named skip is left out.
-func appendStruct(dst []byte, rv reflect.Value, plan *structPlan, sorted bool, skip string) []byte {
-	extra := *(rv.Field(plan.extra).Addr().Interface().(*Extra))
+// appendStruct writes the struct x points to as a compact JSON object:
+// members sorted by key (sorted) or in declaration order followed by the
+// unknown ones. The member named skip is left out.
+func appendStruct(dst []byte, x any, plan *structPlan, sorted bool, skip string) []byte {
+	ref := refOf(x)
+	extra := *ref.field(plan.extra).(*Extra)
 	dst = append(dst, '{')
-	first := true
+	n := len(dst) // a member that starts past n needs a comma
 	member := func(dst []byte, name string) []byte {
-		if !first {
+		if len(dst) > n {
 			dst = append(dst, ',')
 		}
-		first = false
 		dst = canonjson.AppendString(dst, name)
 		return append(dst, ':')
 	}
+	field := func(dst []byte, f *field) []byte {
+		if len(dst) > n {
+			dst = append(dst, ',')
+		}
+		return appendField(append(dst, f.key...), ref.field(f.index), f, sorted)
+	}
 	if !sorted {
 		for i := range plan.fields {
-			f := &plan.fields[i]
-			if f.name != skip {
-				dst = appendField(member(dst, f.name), rv.Field(f.index), f, false)
+			if f := &plan.fields[i]; f.name != skip {
+				dst = field(dst, f)
 			}
 		}
 		for _, m := range extra {
@@ -773,76 +1112,102 @@ func appendStruct(dst []byte, rv reflect.Value, plan *structPlan, sorted bool, s
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
-	x := 0
+	e := 0 // next of order
 	for _, fi := range plan.sorted {
 		f := &plan.fields[fi]
-		for ; x < len(order) && extra[order[x]].Key < f.name; x++ {
-			dst = canonjson.AppendCanonical(member(dst, extra[order[x]].Key), extra[order[x]].Value)
+		for ; e < len(order) && extra[order[e]].Key < f.name; e++ {
+			dst = canonjson.AppendCanonical(member(dst, extra[order[e]].Key), extra[order[e]].Value)
 		}
 		if f.name != skip {
-			dst = appendField(member(dst, f.name), rv.Field(f.index), f, true)
+			dst = field(dst, f)
 		}
 	}
-	for ; x < len(order); x++ {
-		dst = canonjson.AppendCanonical(member(dst, extra[order[x]].Key), extra[order[x]].Value)
+	for ; e < len(order); e++ {
+		dst = canonjson.AppendCanonical(member(dst, extra[order[e]].Key), extra[order[e]].Value)
 	}
 	return append(dst, '}')
 }
 
-func appendField(dst []byte, fv reflect.Value, f *field, sorted bool) []byte {
+// appendField writes the value of field f, which p points to. The writers
+// of the field kinds below are shared with the generated appendCanonical
+// methods of codec_gen.go.
+func appendField(dst []byte, p any, f *field, sorted bool) []byte {
 	switch f.kind {
 	case kindString:
-		s := fv.String()
-		if s == "" && f.rules.hasDef {
-			s = f.rules.def
+		if f.rules.hasDef {
+			return appendDefaulted(dst, *p.(*string), f.rules.def)
 		}
-		return canonjson.AppendString(dst, s)
+		return canonjson.AppendString(dst, *p.(*string))
 	case kindBool:
-		return strconv.AppendBool(dst, fv.Bool())
+		return strconv.AppendBool(dst, *p.(*bool))
 	case kindInt64:
-		return strconv.AppendInt(dst, fv.Int(), 10)
+		return strconv.AppendInt(dst, *p.(*int64), 10)
 	case kindTime:
-		return appendTimestamp(dst, *(fv.Addr().Interface().(*time.Time)))
+		return appendTimestamp(dst, *p.(*time.Time))
 	case kindBigInt:
-		if fv.IsNil() {
-			return append(dst, '0')
-		}
-		return fv.Interface().(*big.Int).Append(dst, 10)
+		return appendBigInt(dst, *p.(**big.Int))
 	case kindValue:
-		v := *(fv.Addr().Interface().(*canonjson.Value))
-		if v.IsNull() && f.rules.object {
-			return append(dst, "{}"...)
-		}
-		if sorted {
-			return canonjson.AppendCanonical(dst, v)
-		}
-		return canonjson.AppendCompact(dst, v)
+		return appendFreeForm(dst, *p.(*canonjson.Value), f.rules.object, sorted)
 	case kindStrings:
-		dst = append(dst, '[')
-		for i, s := range *(fv.Addr().Interface().(*[]string)) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = canonjson.AppendString(dst, s)
-		}
-		return append(dst, ']')
+		return appendStrings(dst, *p.(*[]string))
 	case kindStruct:
-		return appendStruct(dst, fv, f.plan, sorted, "")
+		return appendStruct(dst, p, f.plan, sorted, "")
 	case kindOptStruct:
+		fv := reflect.ValueOf(p).Elem()
 		if fv.IsNil() {
 			return append(dst, "null"...)
 		}
-		return appendStruct(dst, fv.Elem(), f.plan, sorted, "")
+		return appendStruct(dst, fv.Interface(), f.plan, sorted, "")
 	case kindStructSlice:
+		fv := reflect.ValueOf(p).Elem()
 		dst = append(dst, '[')
 		for i := range fv.Len() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendStruct(dst, fv.Index(i), f.plan, sorted, "")
+			dst = appendStruct(dst, fv.Index(i).Addr().Interface(), f.plan, sorted, "")
 		}
 		return append(dst, ']')
 	default: // kindCustom
-		return fv.Addr().Interface().(mapCodec).appendJSON(dst, sorted)
+		return p.(mapCodec).appendJSON(dst, sorted)
 	}
+}
+
+// appendDefaulted writes a string field that has a default: the zero value
+// stands for the default, which is what is written.
+func appendDefaulted(dst []byte, s, def string) []byte {
+	if s == "" {
+		s = def
+	}
+	return canonjson.AppendString(dst, s)
+}
+
+func appendBigInt(dst []byte, n *big.Int) []byte {
+	if n == nil {
+		return append(dst, '0')
+	}
+	return n.Append(dst, 10)
+}
+
+// appendFreeForm writes a free-form value; a missing object (null) is
+// written as its default, {}.
+func appendFreeForm(dst []byte, v canonjson.Value, object, sorted bool) []byte {
+	if v.IsNull() && object {
+		return append(dst, "{}"...)
+	}
+	if sorted {
+		return canonjson.AppendCanonical(dst, v)
+	}
+	return canonjson.AppendCompact(dst, v)
+}
+
+func appendStrings(dst []byte, ss []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = canonjson.AppendString(dst, s)
+	}
+	return append(dst, ']')
 }

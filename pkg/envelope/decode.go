@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 )
@@ -27,8 +26,8 @@ func Parse(data []byte) (*Envelope, error) {
 	}
 	defer d.Release()
 	var e Envelope
-	st := decodeState{d: d, path: make([]pathSeg, 0, 8)}
-	if err := decodeStruct(&st, reflect.ValueOf(&e).Elem(), envelopePlan); err != nil {
+	st := decodeState{d: d}
+	if err := decodeStruct(&st, &e, envelopePlan); err != nil {
 		return nil, &invalidError{err}
 	}
 	if err := d.End(); err != nil {
@@ -99,7 +98,20 @@ func (e *Envelope) Value() canonjson.Value {
 }
 
 func (e *Envelope) appendJSON(dst []byte, sorted bool, skip string) []byte {
-	return appendStruct(dst, reflect.ValueOf(e).Elem(), envelopePlan, sorted, skip)
+	if sorted && skip == "signature" && useGenerated {
+		if g, ok := any(e).(canonicalBodyWriter); ok {
+			return g.appendCanonicalBody(dst)
+		}
+	}
+	return appendStruct(dst, e, envelopePlan, sorted, skip)
+}
+
+// canonicalBodyWriter is implemented in codec_gen.go: appendCanonicalBody
+// writes what appendStruct(dst, e, envelopePlan, true, "signature") writes,
+// the body the content hash is computed over, in straight-line code
+// generated from the plans (TestGeneratedCanonicalMatchesPlans).
+type canonicalBodyWriter interface {
+	appendCanonicalBody(dst []byte) []byte
 }
 
 // MarshalIndent writes the envelope as the reference writes envelope files:

@@ -64,39 +64,92 @@ func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
 // error is reported) and the violations found so far.
 type decodeState struct {
 	d    *canonjson.Decoder
-	path []pathSeg
 	errs fieldErrors
+	// The path: its first segments in an array, which is all a valid
+	// envelope needs, and the rest in a slice. Segments hold no pointers
+	// (field names are numbered, see fieldID), so pushing one is a plain
+	// store, with no write barrier while the collector runs.
+	path   [8]pathSeg
+	deeper []pathSeg
+	depth  int      // segments in the path
+	keys   []string // the map keys that segments refer to
 }
 
+// pathSeg is one step of a field path: a struct field (its fieldID), a map
+// key (its index in decodeState.keys) or an array index.
 type pathSeg struct {
-	name   string
-	index  int // >= 0 for array elements
-	quoted bool
+	kind segKind
+	n    int
 }
 
-func (st *decodeState) pushField(name string) {
-	st.path = append(st.path, pathSeg{name: name, index: -1})
+type segKind uint8
+
+const (
+	segField segKind = iota
+	segKey
+	segIndex
+)
+
+func (st *decodeState) push(seg pathSeg) {
+	if st.depth < len(st.path) {
+		st.path[st.depth] = seg
+	} else {
+		st.deeper = append(st.deeper, seg)
+	}
+	st.depth++
 }
-func (st *decodeState) pushIndex(i int) { st.path = append(st.path, pathSeg{index: i}) }
+
+func (st *decodeState) pushField(f *field) { st.push(pathSeg{segField, f.id}) }
+func (st *decodeState) pushIndex(i int)    { st.push(pathSeg{segIndex, i}) }
 func (st *decodeState) pushKey(k string) {
-	st.path = append(st.path, pathSeg{name: k, index: -1, quoted: true})
+	st.keys = append(st.keys, k)
+	st.push(pathSeg{segKey, len(st.keys) - 1})
 }
-func (st *decodeState) pop() { st.path = st.path[:len(st.path)-1] }
+
+func (st *decodeState) pop() {
+	if st.depth--; st.depth >= len(st.path) {
+		st.deeper = st.deeper[:len(st.deeper)-1]
+	}
+}
+
+// segments returns the path, outermost first.
+func (st *decodeState) segments() []pathSeg {
+	if st.depth <= len(st.path) {
+		return st.path[:st.depth]
+	}
+	return append(st.path[:], st.deeper...)
+}
+
+// failField records a violation at field f of the struct at the current
+// path.
+func (st *decodeState) failField(f *field, msg string) {
+	st.pushField(f)
+	st.fail("%s", msg)
+	st.pop()
+}
+
+// failKey records a violation at the member key of the map at the current
+// path (the key goes on the path only when there is something to report).
+func (st *decodeState) failKey(key, format string, args ...any) {
+	st.pushKey(key)
+	st.fail(format, args...)
+	st.pop()
+}
 
 // fail records a violation at the current path.
 func (st *decodeState) fail(format string, args ...any) {
 	var b strings.Builder
-	for _, seg := range st.path {
-		switch {
-		case seg.index >= 0:
-			b.WriteString("[" + strconv.Itoa(seg.index) + "]")
-		case seg.quoted:
-			b.WriteString("[" + strconv.Quote(seg.name) + "]")
+	for _, seg := range st.segments() {
+		switch seg.kind {
+		case segIndex:
+			b.WriteString("[" + strconv.Itoa(seg.n) + "]")
+		case segKey:
+			b.WriteString("[" + strconv.Quote(st.keys[seg.n]) + "]")
 		default:
 			if b.Len() > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(seg.name)
+			b.WriteString(fieldName(seg.n))
 		}
 	}
 	st.errs = append(st.errs, FieldError{Path: b.String(), Msg: fmt.Sprintf(format, args...)})

@@ -3,6 +3,7 @@ package envelope_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
@@ -24,6 +25,10 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		env, err := envelope.Parse(data)
+		generic, gerr := envelope.ParseWithoutGeneratedCode(data)
+		if fmt.Sprint(err) != fmt.Sprint(gerr) || err == nil && !bytes.Equal(env.MarshalIndent(), generic.MarshalIndent()) {
+			t.Fatalf("the generated decoder and the plans disagree: %v / %v", err, gerr)
+		}
 		if err != nil {
 			if !errors.Is(err, envelope.ErrInvalid) {
 				t.Fatalf("error does not match ErrInvalid: %v", err)
@@ -31,6 +36,9 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		body := env.CanonicalBody()
+		if byPlan := envelope.CanonicalBodyByPlan(env); !bytes.Equal(body, byPlan) {
+			t.Fatalf("generated canonical body differs from the plan's:\n%s\n%s", body, byPlan)
+		}
 		again, err := envelope.Parse(env.MarshalIndent())
 		if err != nil {
 			t.Fatalf("MarshalIndent output does not parse: %v", err)

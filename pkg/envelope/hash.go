@@ -6,9 +6,34 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 )
+
+// hashBufs holds the scratch buffers ContentHash and FingerprintHash write
+// canonical JSON into. The bytes are only hashed, never returned, so a
+// buffer can serve the next call: verifying an envelope then allocates
+// nothing for its two canonical forms.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
+
+// maxPooledHashBuf keeps one enormous envelope from pinning its buffer.
+const maxPooledHashBuf = 1 << 16
+
+// sumHex returns the lowercase hex sha256 of what fill appends to a pooled
+// buffer.
+func sumHex(fill func(dst []byte) []byte) string {
+	bp := hashBufs.Get().(*[]byte)
+	b := fill((*bp)[:0])
+	sum := sha256.Sum256(b)
+	if cap(b) <= maxPooledHashBuf {
+		*bp = b[:0]
+		hashBufs.Put(bp)
+	}
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], sum[:])
+	return string(hexSum[:])
+}
 
 // CanonicalBody returns the bytes the content hash is computed over: the
 // canonical JSON of Body.
@@ -19,8 +44,7 @@ func (e *Envelope) CanonicalBody() []byte {
 // ContentHash returns the lowercase hex sha256 of CanonicalBody. Signatures
 // sign these 64 ASCII characters, not the raw digest.
 func (e *Envelope) ContentHash() string {
-	sum := sha256.Sum256(e.CanonicalBody())
-	return hex.EncodeToString(sum[:])
+	return sumHex(func(dst []byte) []byte { return e.appendJSON(dst, true, "signature") })
 }
 
 // FingerprintHash computes the fingerprint_sha256 of a hardware fingerprint:
@@ -29,14 +53,24 @@ func (e *Envelope) ContentHash() string {
 func FingerprintHash(hw *HardwareFingerprint) string {
 	// Python's sorted() is stable and compares str by code point, which is
 	// Go's byte order for valid UTF-8.
-	order := make([]int, len(hw.GPUs))
+	var stack [8]int
+	order := stack[:0]
+	if len(hw.GPUs) > len(stack) {
+		order = make([]int, 0, len(hw.GPUs))
+	}
+	order = order[:len(hw.GPUs)]
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(hw.GPUs[a].PCIID, hw.GPUs[b].PCIID) })
 
+	return sumHex(func(b []byte) []byte { return appendFingerprintBody(b, hw, order) })
+}
+
+// appendFingerprintBody appends the canonical JSON that fingerprint_sha256
+// is the hash of, GPUs in the given order.
+func appendFingerprintBody(b []byte, hw *HardwareFingerprint, order []int) []byte {
 	// Members in key order: this is the canonical form, written directly.
-	b := make([]byte, 0, 1024)
 	str := canonjson.AppendString
 	b = append(b, `{"bios":{"above_4g":`...)
 	b = strconv.AppendBool(b, hw.BIOS.Above4G)
@@ -84,7 +118,5 @@ func FingerprintHash(hw *HardwareFingerprint) string {
 	} else {
 		b = canonjson.AppendCanonical(b, hw.NUMA)
 	}
-	b = append(b, '}')
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return append(b, '}')
 }

@@ -3,6 +3,7 @@ package envelope
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 )
@@ -72,7 +73,11 @@ func (m *Metrics) decodeJSON(st *decodeState) error {
 	if err := d.BeginObject(); err != nil {
 		return err
 	}
-	out := make(Metrics, 0, 24)
+	// Collected on the stack, then copied to a slice of exactly their
+	// number: envelopes hold anything from one metric to a few dozen.
+	var buf [32]Metric
+	out := buf[:0]
+	var stripped strippedKeys
 	for {
 		key, more, err := d.NextKey()
 		if err != nil {
@@ -86,7 +91,6 @@ func (m *Metrics) decodeJSON(st *decodeState) error {
 			return err
 		}
 		name := strip(key)
-		st.pushKey(name)
 		switch val.Kind() {
 		case canonjson.Int, canonjson.Float, canonjson.Null:
 		case canonjson.String:
@@ -95,21 +99,19 @@ func (m *Metrics) decodeJSON(st *decodeState) error {
 			// float | int | str | None: a bool is taken as the float 1.0 or 0.0.
 			val = canonjson.FloatValue(map[bool]float64{true: 1, false: 0}[val.Bool()])
 		default:
-			st.fail("must be a number, a string or null, not %s", kindName(val))
-			st.pop()
+			st.failKey(name, "must be a number, a string or null, not %s", kindName(val))
 			continue
 		}
 		// Keys equal after stripping: pydantic would silently keep the last;
 		// like duplicate keys, they are refused.
-		if _, dup := out.Get(name); dup {
-			st.fail("duplicate metric name after whitespace stripping")
-			st.pop()
+		if stripped.mayCollide(name, key) && slices.ContainsFunc(out, func(m Metric) bool { return m.Name == name }) {
+			st.failKey(name, "duplicate metric name after whitespace stripping")
 			continue
 		}
-		st.pop()
 		out = append(out, Metric{Name: name, Value: val})
 	}
-	*m = out
+	*m = make(Metrics, len(out))
+	copy(*m, out)
 	return nil
 }
 
@@ -129,22 +131,48 @@ func (m Metrics) appendJSON(dst []byte, sorted bool) []byte {
 		}
 		return append(dst, '}')
 	}
-	order := sortedIndexes(len(m), func(a, b int) bool { return m[a].Name < m[b].Name })
+	var stack [32]int
+	order := sortedByName(stack[:0], len(m), func(i int) string { return m[i].Name })
 	for i, idx := range order {
 		write(i, &m[idx])
 	}
 	return append(dst, '}')
 }
 
-// sortedIndexes returns 0..n-1 sorted by less (an insertion sort: maps in
-// an envelope hold a few dozen entries at most).
-func sortedIndexes(n int, less func(a, b int) bool) []int {
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-		for j := i; j > 0 && less(order[j], order[j-1]); j-- {
-			order[j], order[j-1] = order[j-1], order[j]
+// sortedByName appends 0..n-1 to order[:0] and sorts them by name(i), as
+// Go compares strings (byte order, which is Python's code point order for
+// valid UTF-8). It is an insertion sort, since maps in an envelope hold a
+// few dozen entries at most, on the names' first eight bytes as integers,
+// comparing whole names only when those are equal. Callers pass a stack
+// array, so the common case allocates nothing.
+func sortedByName(order []int, n int, name func(i int) string) []int {
+	type key struct {
+		prefix uint64 // the first 8 bytes, big-endian, zero-padded
+		i      int
+	}
+	var stack [32]key
+	keys := stack[:0]
+	for i := range n {
+		s := name(i)
+		var p uint64
+		for j := range 8 {
+			p <<= 8
+			if j < len(s) {
+				p |= uint64(s[j])
+			}
 		}
+		keys = append(keys, key{p, i})
+		for j := len(keys) - 1; j > 0; j-- {
+			a, b := keys[j], keys[j-1]
+			if a.prefix > b.prefix || a.prefix == b.prefix && name(a.i) >= name(b.i) {
+				break
+			}
+			keys[j], keys[j-1] = b, a
+		}
+	}
+	order = order[:0]
+	for _, k := range keys {
+		order = append(order, k.i)
 	}
 	return order
 }
@@ -197,6 +225,7 @@ func (s *StringMap) decodeJSON(st *decodeState) error {
 		return err
 	}
 	out := StringMap{}
+	var stripped strippedKeys
 	for {
 		rawKey, more, err := d.NextKey()
 		if err != nil {
@@ -210,18 +239,14 @@ func (s *StringMap) decodeJSON(st *decodeState) error {
 			return err
 		}
 		key := strip(rawKey)
-		st.pushKey(key)
 		if val.Kind() != canonjson.String {
-			st.fail("must be a string, not %s", kindName(val))
-			st.pop()
+			st.failKey(key, "must be a string, not %s", kindName(val))
 			continue
 		}
-		if _, dup := out.Get(key); dup {
-			st.fail("duplicate key after whitespace stripping")
-			st.pop()
+		if stripped.mayCollide(key, rawKey) && slices.ContainsFunc(out, func(e StringEntry) bool { return e.Key == key }) {
+			st.failKey(key, "duplicate key after whitespace stripping")
 			continue
 		}
-		st.pop()
 		out = append(out, StringEntry{Key: key, Value: strip(val.Str())})
 	}
 	*s = out
@@ -229,7 +254,8 @@ func (s *StringMap) decodeJSON(st *decodeState) error {
 }
 
 func (s StringMap) appendJSON(dst []byte, sorted bool) []byte {
-	order := sortedIndexes(len(s), func(a, b int) bool { return s[a].Key < s[b].Key })
+	var stack [32]int
+	order := sortedByName(stack[:0], len(s), func(i int) string { return s[i].Key })
 	if !sorted {
 		for i := range order {
 			order[i] = i

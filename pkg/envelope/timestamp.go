@@ -17,6 +17,42 @@ func FormatTimestamp(t time.Time) string {
 
 func appendRFC3339(dst []byte, t time.Time) []byte {
 	t = t.Truncate(time.Microsecond)
+	if _, offset := t.Zone(); offset == 0 {
+		// The usual case, a UTC timestamp, written directly: AppendFormat
+		// interprets its layout each time. TestTimestampFastPath compares
+		// the two.
+		if year, month, day := t.Date(); year >= 1 && year <= 9999 {
+			hour, minute, second := t.Clock()
+			dst = appendDigits(dst, year, 4)
+			dst = appendDigits(append(dst, '-'), int(month), 2)
+			dst = appendDigits(append(dst, '-'), day, 2)
+			dst = appendDigits(append(dst, 'T'), hour, 2)
+			dst = appendDigits(append(dst, ':'), minute, 2)
+			dst = appendDigits(append(dst, ':'), second, 2)
+			if us := t.Nanosecond() / 1000; us != 0 {
+				dst = appendDigits(append(dst, '.'), us, 6)
+			}
+			return append(dst, 'Z')
+		}
+	}
+	return appendRFC3339Layout(dst, t)
+}
+
+// appendDigits appends n (>= 0) in decimal with at least width digits.
+func appendDigits(dst []byte, n, width int) []byte {
+	var buf [8]byte
+	i := len(buf)
+	for ; n > 0 || width > 0; width-- {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(dst, buf[i:]...)
+}
+
+// appendRFC3339Layout is appendRFC3339 for any t (already truncated to
+// microseconds), through time.AppendFormat.
+func appendRFC3339Layout(dst []byte, t time.Time) []byte {
 	layout := "2006-01-02T15:04:05"
 	if t.Nanosecond() != 0 {
 		layout = "2006-01-02T15:04:05.000000"

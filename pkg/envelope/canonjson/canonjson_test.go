@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -234,5 +235,104 @@ func TestDuplicateKeysInLargeNestedObjects(t *testing.T) {
 	defer d.Release()
 	if _, err := d.ReadCanonical(); err == nil || !strings.Contains(err.Error(), `duplicate key "k3"`) {
 		t.Fatalf("ReadCanonical error %v, want duplicate key k3", err)
+	}
+}
+
+// TestIntArraysMatchTheTree pins the fast path for arrays of small integers
+// (appendIntRun): element forms it must copy, forms it must hand back to the
+// general code (signs, fractions, exponents, leading zeros, long numbers),
+// separators and white space of every kind, and documents cut short.
+func TestIntArraysMatchTheTree(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	elems := []string{"0", "7", "12", "123", "4095", "65535", "1234567", "12345678", "123456789012345678",
+		"1234567890123456789012", "-1", "-0", "00", "01", "1.5", "1e3", "2E1", "0.0", `"x"`, "true", "null", "[1,2]", "{}"}
+	seps := []string{",", ", ", ",\n  ", ",\n" + strings.Repeat(" ", 12), ",\n" + strings.Repeat(" ", 17), " ,", "\t,\r\n ", ",,", ""}
+	for n := range 20000 {
+		var b strings.Builder
+		b.WriteString("[")
+		if r.IntN(2) == 0 {
+			b.WriteString("\n" + strings.Repeat(" ", r.IntN(20)))
+		}
+		for i := range r.IntN(12) {
+			if i > 0 {
+				if r.IntN(20) == 0 {
+					b.WriteString(seps[r.IntN(len(seps))])
+				} else {
+					b.WriteString(seps[r.IntN(4)+1])
+				}
+			}
+			if r.IntN(8) == 0 {
+				b.WriteString(elems[r.IntN(len(elems))])
+			} else {
+				b.WriteString(elems[r.IntN(6)])
+			}
+		}
+		b.WriteString("\n" + strings.Repeat(" ", r.IntN(10)) + "]")
+		doc := b.String()
+		if n%3 == 0 {
+			doc = doc[:r.IntN(len(doc)+1)] // cut short
+		}
+		v, err := Parse([]byte(doc))
+		d, derr := NewDecoder([]byte(doc))
+		var rc Value
+		if derr == nil {
+			rc, derr = d.ReadCanonical()
+			if derr == nil {
+				derr = d.End()
+			}
+			d.Release()
+		}
+		if (err == nil) != (derr == nil) {
+			t.Fatalf("%q: Parse error %v, ReadCanonical error %v", doc, err, derr)
+		}
+		if err == nil && string(Canonical(rc)) != string(Canonical(v)) {
+			t.Fatalf("%q: ReadCanonical gives %s, want %s", doc, Canonical(rc), Canonical(v))
+		}
+	}
+}
+
+// TestExactDecimal pins the fast path of scanNumber against
+// strconv.ParseFloat, bit for bit, on decimals of every length around the
+// limits it checks (2^53, 19 digits, 22 fraction digits).
+func TestExactDecimal(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 1))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + r.IntN(10))
+			if r.IntN(4) == 0 {
+				b[i] = '9'
+			}
+		}
+		return string(b)
+	}
+	fast := 0
+	for n := range 1000000 {
+		ip := digits(1 + r.IntN(18))
+		if ip[0] == '0' || n%5 == 0 {
+			ip = "0"
+		}
+		fp := digits(1 + r.IntN(24))
+		lit := ip + "." + fp
+		if n%3 == 0 {
+			lit = "-" + lit
+		}
+		d, err := NewDecoder([]byte(lit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := d.scanNumber()
+		got := n.f
+		d.Release()
+		want, _ := strconv.ParseFloat(lit, 64)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%s: scanNumber gives %v (%v), ParseFloat %v", lit, got, err, want)
+		}
+		if _, ok := exactDecimal([]byte(ip), []byte(fp)); ok {
+			fast++
+		}
+	}
+	if fast < 100000 {
+		t.Fatalf("only %d literals took the fast path", fast)
 	}
 }

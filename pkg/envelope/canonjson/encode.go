@@ -23,6 +23,9 @@ func AppendCanonical(dst []byte, v Value) []byte {
 	case Int:
 		return append(dst, v.str...)
 	case Float:
+		if v.str != "" { // the literal read, when it is already canonical
+			return append(dst, v.str...)
+		}
 		return AppendFloat(dst, v.float)
 	case String:
 		return AppendString(dst, v.str)
@@ -132,13 +135,23 @@ const hexDigits = "0123456789abcdef"
 // control characters and DEL, \uXXXX (UTF-16 surrogate pairs above U+FFFF)
 // for everything outside printable ASCII. '/', '<', '>' and '&' stay as they are.
 func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	i := scanCanonical(s, 0)
-	if i == len(s) { // the common case: nothing to escape
+	// The common case, nothing to escape, without going through the generic
+	// appendString (one call fewer, for every string of every hash).
+	if isCanonical(s) {
+		dst = append(dst, '"')
 		dst = append(dst, s...)
 		return append(dst, '"')
 	}
-	start := 0
+	return appendString(dst, s)
+}
+
+func appendString[T text](dst []byte, s T) []byte {
+	dst = append(dst, '"')
+	if isCanonical(s) { // the common case: nothing to escape
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	i, start := scanCanonical(s, 0), 0
 	for i < len(s) {
 		c := s[i]
 		if canonicalASCII[c] {
@@ -169,7 +182,7 @@ func AppendString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r >= 0x10000 {
 			r -= 0x10000
 			dst = appendU4(dst, 0xD800+(r>>10))

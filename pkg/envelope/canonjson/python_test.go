@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -252,4 +253,110 @@ func TestCanonicalMatchesPythonJSON(t *testing.T) {
 		t.Fatalf("%d of %d values differ from Python", mismatches, n)
 	}
 	t.Logf("%d random values identical to python3 json.dumps (top-level kinds: %s)", n, fmt.Sprint(kinds))
+}
+
+// randomFloatLiteral returns a JSON float literal of the shapes envelopes
+// hold (and their near misses): fixed notation with 1 to 17 integer digits
+// and up to 20 fraction digits, runs of leading and trailing zeros, and
+// sometimes an exponent.
+func randomFloatLiteral(r *rand.Rand) string {
+	digits := func(n int, zeros bool) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + r.IntN(10))
+			if zeros && r.IntN(3) == 0 {
+				b[i] = '0'
+			}
+		}
+		return string(b)
+	}
+	var b strings.Builder
+	if r.IntN(4) == 0 {
+		b.WriteByte('-')
+	}
+	if r.IntN(3) == 0 {
+		b.WriteString("0")
+	} else {
+		b.WriteString(string(rune('1' + r.IntN(9))))
+		b.WriteString(digits(r.IntN(17), true))
+	}
+	b.WriteByte('.')
+	switch r.IntN(4) {
+	case 0:
+		b.WriteString("0")
+	case 1:
+		b.WriteString(strings.Repeat("0", r.IntN(6)) + digits(1+r.IntN(16), false))
+	default:
+		b.WriteString(digits(1+r.IntN(20), true))
+	}
+	if r.IntN(10) == 0 {
+		fmt.Fprintf(&b, "e%d", r.IntN(40)-20)
+	}
+	return b.String()
+}
+
+// TestReprLiteralsAreAppendFloat pins isReprLiteral: whenever it keeps a
+// literal, the literal is exactly what AppendFloat writes for its value.
+func TestReprLiteralsAreAppendFloat(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 8))
+	kept := 0
+	for range 500000 {
+		lit := randomFloatLiteral(r)
+		if !isReprLiteral([]byte(lit)) {
+			continue
+		}
+		kept++
+		f, err := strconv.ParseFloat(lit, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(AppendFloat(nil, f)); got != lit {
+			t.Fatalf("isReprLiteral(%q), but AppendFloat writes %s", lit, got)
+		}
+	}
+	if kept < 50000 {
+		t.Fatalf("only %d literals kept: the test no longer exercises isReprLiteral", kept)
+	}
+}
+
+// TestReprLiteralsMatchPython reads random float literals, many of which
+// Parse keeps as they are (isReprLiteral), and compares their canonical form
+// with python3's json.dumps(json.loads(literal)).
+func TestReprLiteralsMatchPython(t *testing.T) {
+	python := envelopetest.Python(t)
+	r := rand.New(rand.NewPCG(9, 9))
+	lits := make([]string, 20000)
+	for i := range lits {
+		lits[i] = randomFloatLiteral(r)
+	}
+	cmd := exec.Command(python, "-c", "import json, sys\nfor line in sys.stdin: print(json.dumps(json.loads(line)))")
+	cmd.Stdin = strings.NewReader(strings.Join(lits, "\n") + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	want := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(want) != len(lits) {
+		t.Fatalf("python3 printed %d lines for %d literals", len(want), len(lits))
+	}
+	kept := 0
+	for i, lit := range lits {
+		if isReprLiteral([]byte(lit)) {
+			kept++
+		}
+		v, err := Parse([]byte(lit))
+		if err != nil {
+			t.Fatalf("%s: %v", lit, err)
+		}
+		if got := string(Canonical(v)); got != want[i] {
+			t.Errorf("%s: canonical %s, python3 %s", lit, got, want[i])
+		}
+		d, _ := NewDecoder([]byte("[" + lit + "]"))
+		rc, err := d.ReadCanonical()
+		d.Release()
+		if err != nil || string(Canonical(rc)) != "["+want[i]+"]" {
+			t.Errorf("%s: ReadCanonical %s (%v), python3 %s", lit, Canonical(rc), err, want[i])
+		}
+	}
+	t.Logf("%d literals, %d kept as written", len(lits), kept)
 }

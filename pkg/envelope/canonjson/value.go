@@ -53,7 +53,7 @@ type Value struct {
 	kind    Kind
 	boolean bool
 	float   float64
-	str     string     // String: the text; Int: canonical decimal digits; see below
+	str     string     // String: the text; Int: canonical decimal digits; Float: its repr if known, or ""; see below
 	c       *container // Array and Object
 }
 
