@@ -1,6 +1,7 @@
-// Command bench is InferenceBench's one binary: the user verbs (keygen, hash,
-// sign, verify, audit, schema) and, as the project grows, the pipeline's
-// service roles.
+// Command bench is InferenceBench's one binary: the user verbs (keygen,
+// hash, sign, verify, audit, schema, run, results, watch, fetch), the
+// pipeline's service roles (runner, signer, verifier, indexer), and up and
+// demo, which run the whole pipeline in one process.
 package main
 
 import (
@@ -51,6 +52,11 @@ one JSON document per benchmark run that binds its metrics to the exact model,
 engine, hardware, software, dataset and seed, byte-compatible with the
 reference Python implementation.
 
+Start with 'bench demo': it runs the whole pipeline in one process (embedded
+NATS JetStream, S3 and catalog; the runner, signer, verifier and indexer
+roles) on a simulated engine and prints the verified result. 'bench up' runs
+the same pipeline until stopped; 'bench runner' publishes benchmarks into it.
+
 Verification is policy-first: an envelope is accepted only when its signer is
 pinned (--dev-public-key, --policy) or required (--require-issuer,
 --require-identity-pattern). Exit codes: 0 ok, 1 a check failed, 2 the input
@@ -68,6 +74,15 @@ could not be used.`,
 		newSchemaCommand(),
 		newRunCommand(),
 		newSimEngineCommand(),
+		newUpCommand(),
+		newDemoCommand(),
+		newRunnerCommand(),
+		newSignerCommand(),
+		newVerifierCommand(),
+		newIndexerCommand(),
+		newResultsCommand(),
+		newWatchCommand(),
+		newFetchCommand(),
 	)
 	// Flag errors are usage errors: exit 2, like every unusable input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

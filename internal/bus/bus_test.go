@@ -111,6 +111,9 @@ func runStage(t *testing.T, js jetstream.JetStream, cfg StageConfig) (settled *a
 	if cfg.Backoff == nil {
 		cfg.Backoff = []time.Duration{10 * time.Millisecond}
 	}
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = -1 // each failure costs a delivery, unless a test says otherwise
+	}
 	cfg.OnProcessed = func(m *Message, err error) {
 		if err != nil {
 			rejected.Store(string(m.Data), err.Error())
@@ -197,6 +200,38 @@ func TestStageSettlesEveryMessageOneWay(t *testing.T) {
 		if _, ok := rejected.Load(string(m.Data())); !ok {
 			t.Errorf("OnProcessed did not see the rejection of %.20q", m.Data())
 		}
+	}
+}
+
+// TestOutageHoldsMessages fails every message transiently for a second (an
+// object store that is down) with a stage that allows only two deliveries:
+// the stage holds the messages and retries in place, so nothing is
+// dead-lettered and every message is processed on its first delivery.
+func TestOutageHoldsMessages(t *testing.T) {
+	js := startJS(t)
+	var down atomic.Bool
+	down.Store(true)
+	time.AfterFunc(time.Second, func() { down.Store(false) })
+	var firstDelivery atomic.Int64
+	handler := func(ctx context.Context, m *Message) ([]Output, error) {
+		if down.Load() {
+			return nil, errors.New("connection refused")
+		}
+		if m.Deliveries == 1 {
+			firstDelivery.Add(1)
+		}
+		return []Output{{Subject: SubjectSigned + ".s." + string(m.Data), MsgID: MsgID(StageSigner, string(m.Data)), Data: m.Data}}, nil
+	}
+	settled, rejected := runStage(t, js, StageConfig{Handler: handler, Concurrency: 2,
+		Tuning: Tuning{MaxDeliver: 2, RetryFor: 10 * time.Second, Backoff: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}}})
+	for i := range 10 {
+		publish(t, js, SubjectUnsigned+".s.m", fmt.Sprint("m", i))
+	}
+	waitFor(t, "every message settled", func() bool { return settled.Load() == 10 })
+	n := 0
+	rejected.Range(func(any, any) bool { n++; return true })
+	if n != 0 || firstDelivery.Load() != 10 || streamCount(t, js, StreamSigned) != 10 {
+		t.Fatalf("%d rejected, %d of 10 processed on their first delivery, %d signed", n, firstDelivery.Load(), streamCount(t, js, StreamSigned))
 	}
 }
 

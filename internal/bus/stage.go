@@ -128,6 +128,12 @@ type Tuning struct {
 	// Backoff is the wait before each retry of a transient failure
 	// (default 1 s, 2 s, 5 s, 10 s, 30 s); the last value repeats.
 	Backoff []time.Duration
+	// RetryFor is how long one delivery retries a transient failure in
+	// place, holding the message (default 2 minutes; negative: not at
+	// all). An unreachable object store or a bus that is restarting then
+	// stalls the stage instead of spending the message's deliveries: only
+	// a failure that outlasts MaxDeliver × RetryFor is dead-lettered.
+	RetryFor time.Duration
 	// DrainTimeout bounds how long Run waits for messages in flight when
 	// its context ends (default 30 s).
 	DrainTimeout time.Duration
@@ -146,6 +152,9 @@ func (c *StageConfig) defaults() {
 	if len(c.Backoff) == 0 {
 		c.Backoff = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}
 	}
+	if c.RetryFor == 0 {
+		c.RetryFor = 2 * time.Minute
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
@@ -163,7 +172,8 @@ func (c *StageConfig) defaults() {
 //     the message is copied to the stage's dead-letter subject with the
 //     reason, and only then terminated. If the copy cannot be published the
 //     message is left for redelivery: nothing is lost.
-//   - transient failure: negatively acknowledged with the backoff delay.
+//   - transient failure: retried in place with backoff for RetryFor,
+//     then negatively acknowledged with the backoff delay (a delivery).
 func RunStage(ctx context.Context, js jetstream.JetStream, cfg StageConfig) error {
 	cfg.defaults()
 	handler := cfg.Handler
@@ -253,17 +263,30 @@ func settle(ctx context.Context, js jetstream.JetStream, cfg *StageConfig, handl
 			}
 		}
 	}()
-	outs, err := handler(hctx, m)
+	start := time.Now()
+	var err error
+	for attempt := 0; ; attempt++ {
+		var outs []Output
+		if outs, err = handler(hctx, m); err == nil {
+			if err = publishAll(hctx, js, outs); err != nil {
+				// Nothing was lost: the input stays, and outputs already
+				// published carry message ids.
+				err = fmt.Errorf("publishing the output: %w", err)
+			}
+		}
+		if err == nil || IsPermanent(err) || hctx.Err() != nil || cfg.RetryFor < 0 || time.Since(start) >= cfg.RetryFor {
+			break
+		}
+		d := backoff(cfg, uint64(attempt+1))
+		log.Warn().Err(err).Dur("retry_in", d).Msg("transient failure; retrying")
+		select {
+		case <-time.After(d):
+		case <-hctx.Done():
+		}
+	}
 	stopHeartbeat()
 
 	if err == nil {
-		if perr := publishAll(ctx, js, outs); perr != nil {
-			// Nothing was lost: the input stays, and outputs already
-			// published carry message ids.
-			log.Warn().Err(perr).Msg("publishing the output failed; will retry")
-			_ = msg.NakWithDelay(backoff(cfg, m.Deliveries))
-			return
-		}
 		if aerr := msg.DoubleAck(ctx); aerr != nil {
 			log.Warn().Err(aerr).Msg("acknowledgement not confirmed; the message may be redelivered (outputs are idempotent)")
 		}
@@ -271,6 +294,11 @@ func settle(ctx context.Context, js jetstream.JetStream, cfg *StageConfig, handl
 		if cfg.OnProcessed != nil {
 			cfg.OnProcessed(m, nil)
 		}
+		return
+	}
+	if ctx.Err() != nil && !IsPermanent(err) {
+		// Draining: hand the message back at once for another instance.
+		_ = msg.Nak()
 		return
 	}
 	if !IsPermanent(err) && m.Deliveries < uint64(cfg.MaxDeliver) {

@@ -109,11 +109,20 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxObjectBytes
 	}
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: endpoint %s: %w", epURL, err)
+	}
+	// Pipeline stages keep dozens of requests in flight to one endpoint;
+	// minio-go's default of 16 idle connections per host would close and
+	// redial the rest on every request.
+	tr.MaxIdleConnsPerHost = 256
 	client, err := minio.New(host, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:     secure,
 		Region:     region,
 		MaxRetries: cfg.MaxRetries,
+		Transport:  tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("objstore: endpoint %s bucket %q: %w", epURL, cfg.Bucket, err)

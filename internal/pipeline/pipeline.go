@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/inferencebench/bench/internal/api"
 	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/natsserver"
@@ -62,9 +63,10 @@ type Options struct {
 	// Roles to run; nil runs AllRoles.
 	Roles []Role
 
-	// NATS reaches an external server or cluster; an empty URL starts an
-	// embedded server listening on NATSListen.
-	NATS bus.ConnectOptions
+	// NATS is a connection to an external server or cluster (see
+	// bus.ServiceOptions); nil starts an embedded server listening on
+	// NATSListen. The pipeline does not close a connection it was given.
+	NATS *nats.Conn
 	// NATSListen is the embedded server's address ("127.0.0.1:4222" for
 	// runners on this machine; "" for in-process clients only).
 	NATSListen string
@@ -89,8 +91,6 @@ type Options struct {
 
 	// HTTPAddr serves the results API ("" for none).
 	HTTPAddr string
-	// API builds the HTTP handler from the catalog; nil serves none.
-	API func(catalog.Catalog, *Pipeline) http.Handler
 
 	// Concurrency bounds the envelopes each stage has in flight (0: the
 	// stages' defaults).
@@ -111,6 +111,7 @@ type Pipeline struct {
 	nats    *natsserver.Server
 	s3      *objstore.Server
 	nc      *nats.Conn
+	ownNC   bool
 	js      jetstream.JetStream
 	store   *objstore.Store
 	cat     catalog.Catalog
@@ -157,13 +158,17 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	p = &Pipeline{opts: opts, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
+			if p.cancel != nil {
+				p.cancel()
+				p.wg.Wait()
+			}
 			p.closeResources()
 		}
 	}()
 	log := opts.Log
 
 	// The bus.
-	if opts.NATS.URL == "" {
+	if opts.NATS == nil {
 		no := natsserver.Options{Dir: filepath.Join(opts.DataDir, "nats"), MaxPayload: EmbeddedNATSMaxPayload}
 		if opts.NATSListen == "" {
 			no.InProcessOnly = true
@@ -177,21 +182,16 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		if p.nats, err = natsserver.Start(no); err != nil {
 			return nil, fmt.Errorf("pipeline: embedded NATS: %w", err)
 		}
-		if p.nc, err = p.nats.Connect(nats.Name("bench up"), nats.MaxReconnects(-1)); err != nil {
+		if p.nc, err = p.nats.Connect(bus.ServiceOptions("bench up", log)...); err != nil {
 			return nil, fmt.Errorf("pipeline: embedded NATS: %w", err)
 		}
-		if p.js, err = jetstream.New(p.nc); err != nil {
-			return nil, err
-		}
+		p.ownNC = true
 		log.Info().Str("url", p.nats.ClientURL()).Str("dir", no.Dir).Msg("embedded NATS with JetStream")
 	} else {
-		if opts.NATS.Name == "" {
-			opts.NATS.Name = "bench up"
-		}
-		opts.NATS.Log = log
-		if p.nc, p.js, err = bus.Connect(opts.NATS); err != nil {
-			return nil, err
-		}
+		p.nc = opts.NATS
+	}
+	if p.js, err = jetstream.New(p.nc); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	if err := bus.Setup(ctx, p.js, opts.Bus); err != nil {
 		return nil, err
@@ -245,19 +245,27 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		case <-runCtx.Done():
 		}
 	}()
+	// The pipeline lives until it is stopped, even with no role to run
+	// (servers and API only).
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-runCtx.Done()
+	}()
 	for _, r := range opts.Roles {
 		if err := p.startRole(runCtx, r); err != nil {
 			return nil, err
 		}
 	}
 
-	if opts.HTTPAddr != "" && opts.API != nil {
+	if opts.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", opts.HTTPAddr)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: HTTP API: %w", err)
 		}
 		p.httpURL = "http://" + ln.Addr().String()
-		p.httpSrv = &http.Server{Handler: opts.API(p.cat, p), ReadHeaderTimeout: 10 * time.Second}
+		p.httpSrv = &http.Server{Handler: api.Handler(p.cat, p.Ready), ReadHeaderTimeout: 10 * time.Second,
+			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -349,7 +357,7 @@ func (p *Pipeline) Close() error {
 }
 
 func (p *Pipeline) closeResources() {
-	if p.nc != nil {
+	if p.nc != nil && p.ownNC {
 		p.nc.Drain()
 		for i := 0; i < 100 && !p.nc.IsClosed(); i++ {
 			time.Sleep(10 * time.Millisecond)
@@ -365,6 +373,28 @@ func (p *Pipeline) closeResources() {
 	if p.nats != nil {
 		p.nats.Shutdown()
 	}
+}
+
+// Ready reports whether the pipeline can do its work: every role running,
+// the bus connected, the catalog usable. It backs /readyz.
+func (p *Pipeline) Ready(ctx context.Context) error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return errors.New("the pipeline has stopped")
+	default:
+	}
+	if !p.nc.IsConnected() {
+		return fmt.Errorf("not connected to NATS (%s)", p.nc.Status())
+	}
+	if p.cat != nil {
+		if err := p.cat.Ping(ctx); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+	}
+	return nil
 }
 
 // JetStream is the pipeline's JetStream context (runners in the same
@@ -389,7 +419,7 @@ func (p *Pipeline) NATSURL() string {
 	if p.nats != nil {
 		return p.nats.ClientURL()
 	}
-	return p.opts.NATS.URL
+	return p.nc.ConnectedUrlRedacted()
 }
 
 // HTTPURL is the results API's base URL ("" when not served).

@@ -33,7 +33,7 @@ func testLog() zerolog.Logger {
 }
 
 // fastRetries makes transient failures and dead letters quick to reach.
-var fastRetries = bus.Tuning{MaxDeliver: 4, AckWait: 2 * time.Second,
+var fastRetries = bus.Tuning{MaxDeliver: 4, AckWait: 2 * time.Second, RetryFor: 5 * time.Second,
 	Backoff: []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}}
 
 func startPipeline(t testing.TB, opts Options) *Pipeline {

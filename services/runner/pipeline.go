@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,7 +33,7 @@ func (cfg *Config) PublishTo(js jetstream.JetStream, store *objstore.Store, head
 		if err != nil {
 			return "", err
 		}
-		key, got, err := store.PutContent(ctx, TracePrefix, data, TraceContentType)
+		key, got, err := putRetrying(ctx, store, data)
 		if err != nil {
 			return "", err
 		}
@@ -47,5 +48,23 @@ func (cfg *Config) PublishTo(js jetstream.JetStream, store *objstore.Store, head
 			return err
 		}
 		return bus.PublishUnsigned(ctx, js, data, env.SuiteID, env.RunID, hash, header)
+	}
+}
+
+// putRetrying uploads a trace, waiting out an object store that is
+// unreachable or overloaded (until ctx ends) rather than losing the run.
+func putRetrying(ctx context.Context, store *objstore.Store, data []byte) (key, sha string, err error) {
+	delay := 250 * time.Millisecond
+	for {
+		key, sha, err = store.PutContent(ctx, TracePrefix, data, TraceContentType)
+		if err == nil || !objstore.IsTransient(err) || ctx.Err() != nil {
+			return key, sha, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
 	}
 }

@@ -1,0 +1,380 @@
+package main
+
+// The pipeline's service roles and the commands that run them:
+//
+//	bench up         every role, embedded NATS, S3 and catalog, the HTTP API
+//	bench demo       bench up in-process, one benchmark through it, the result
+//	bench runner     benchmark an engine and publish into the pipeline
+//	bench signer     sign unsigned envelopes
+//	bench verifier   re-check signed envelopes against the trust policy
+//	bench indexer    catalog verified envelopes and serve the HTTP API
+//
+// Each role command runs the same service code as `bench up`, against an
+// external NATS (--nats) and S3 (--s3-endpoint), so roles scale out as
+// separate processes sharing durable consumers.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/catalog"
+	"github.com/inferencebench/bench/internal/logging"
+	"github.com/inferencebench/bench/internal/objstore"
+	"github.com/inferencebench/bench/internal/pipeline"
+	"github.com/inferencebench/bench/pkg/envelope/devkey"
+	"github.com/inferencebench/bench/services/indexer"
+	"github.com/inferencebench/bench/services/runner"
+	"github.com/inferencebench/bench/services/signer"
+	"github.com/inferencebench/bench/services/verifier"
+)
+
+const envBucket = "BENCH_S3_BUCKET"
+
+// serviceFlags are the flags every long-running role shares: where the bus
+// and the object store are, how the streams are set up, how to log.
+type serviceFlags struct {
+	nats        natsFlags
+	s3          s3Flags
+	bucket      string
+	replicas    int
+	concurrency int
+	logLevel    string
+	logFormat   string
+	fs          *pflag.FlagSet
+}
+
+func (f *serviceFlags) register(fs *pflag.FlagSet, withS3 bool) {
+	f.fs = fs
+	f.nats.register(fs)
+	if withS3 {
+		f.s3.register(fs)
+		fs.StringVar(&f.bucket, "s3-bucket", "bench", "the bucket traces and archived envelopes live in (env "+envBucket+")")
+	}
+	fs.IntVar(&f.replicas, "replicas", 1, "JetStream replicas of every stream: 1 for a single server, 3 for a cluster")
+	if fs.Lookup("concurrency") == nil { // the runner's means its load
+		fs.IntVar(&f.concurrency, "concurrency", 0, "envelopes in flight in this process (default: the role's own)")
+	}
+	f.registerLog(fs)
+}
+
+func (f *serviceFlags) registerLog(fs *pflag.FlagSet) {
+	fs.StringVar(&f.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "json, console, or auto (console on a terminal)")
+}
+
+func (f *serviceFlags) logger(cmd *cobra.Command, role string) (zerolog.Logger, error) {
+	log, err := logging.New(logging.Options{Format: f.logFormat, Level: f.logLevel, Out: cmd.ErrOrStderr()})
+	if err != nil {
+		return log, fail(exitInvalid, "%v", err)
+	}
+	return log.With().Str("role", role).Logger(), nil
+}
+
+// connect dials NATS for a service (reconnecting forever once connected)
+// and makes sure the contract's streams exist.
+func (f *serviceFlags) connect(ctx context.Context, role string, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := f.nats.connect(bus.ServiceOptions("bench "+role, log)...)
+	if err != nil {
+		var fe *natsFlagError
+		if errors.As(err, &fe) {
+			return nil, nil, fail(exitInvalid, "%v", err)
+		}
+		return nil, nil, fail(exitFailed, "%v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fail(exitFailed, "JetStream: %v", err)
+	}
+	if err := bus.Setup(ctx, js, bus.Options{Replicas: f.replicas}); err != nil {
+		nc.Close()
+		return nil, nil, fail(exitFailed, "%v (is JetStream enabled on %s?)", err, f.nats.serverURL())
+	}
+	log.Info().Str("nats", f.nats.serverURL()).Msg("connected")
+	return nc, js, nil
+}
+
+// store connects to the object store and checks the bucket.
+func (f *serviceFlags) store(ctx context.Context) (*objstore.Store, error) {
+	cfg, err := f.s3.config(flagOrEnv(f.fs, "s3-bucket", f.bucket, envBucket))
+	if err != nil {
+		return nil, fail(exitInvalid, "%v", err)
+	}
+	st, err := objstore.New(ctx, cfg)
+	if err != nil {
+		return nil, fail(exitFailed, "%v", err)
+	}
+	return st, nil
+}
+
+// serve runs a role until SIGINT or SIGTERM, then lets it drain.
+func serve(cmd *cobra.Command, log zerolog.Logger, nc *nats.Conn, run func(ctx context.Context) error) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info().Msg("running; SIGINT or SIGTERM drains and stops")
+	err := run(ctx)
+	if nc != nil {
+		nc.Drain()
+		for i := 0; i < 200 && !nc.IsClosed(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		return fail(exitFailed, "%v", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+func newSignerCommand() *cobra.Command {
+	var (
+		sf       serviceFlags
+		keyPath  string
+		generate bool
+	)
+	cmd := &cobra.Command{
+		Use:   "signer --key FILE [--nats URL]",
+		Short: "Run the signer role: sign unsigned envelopes with a dev key",
+		Long: `signer consumes the unsigned envelopes runners publish (stream BENCH_UNSIGNED),
+signs each with an Ed25519 dev key and publishes it to BENCH_SIGNED. The key
+never travels on the bus. Malformed, oversized or already-signed messages go
+to the dead-letter stream with the reason. Several signers share the work.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := sf.logger(cmd, "signer")
+			if err != nil {
+				return err
+			}
+			keyPath = flagOrEnv(cmd.Flags(), "key", keyPath, "BENCH_SIGNER_KEY")
+			if keyPath == "" {
+				return fail(exitInvalid, "--key is required: the signer's dev key (create one with 'bench keygen' or --generate-key)")
+			}
+			var key []byte
+			if generate {
+				key, err = pipeline.LoadOrCreateKey(keyPath)
+			} else {
+				key, err = devkey.LoadPrivateKey(keyPath)
+			}
+			if err != nil {
+				return fail(exitInvalid, "--key: %v", err)
+			}
+			nc, js, err := sf.connect(cmd.Context(), "signer", log)
+			if err != nil {
+				return err
+			}
+			log.Info().Str("key_id", devkey.KeyID(key[32:])).Msg("signing key loaded")
+			return serve(cmd, log, nc, func(ctx context.Context) error {
+				return signer.Run(ctx, signer.Config{JS: js, Key: key, Concurrency: sf.concurrency, Log: log})
+			})
+		},
+	}
+	sf.register(cmd.Flags(), false)
+	cmd.Flags().StringVar(&keyPath, "key", "", "the dev key (PKCS#8 PEM) to sign with (env BENCH_SIGNER_KEY)")
+	cmd.Flags().BoolVar(&generate, "generate-key", false, "create the key (and its .pub beside it) if the file does not exist")
+	return cmd
+}
+
+func newVerifierCommand() *cobra.Command {
+	var (
+		sf    serviceFlags
+		trust trustFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "verifier (--dev-public-key PEM | --policy FILE) [--nats URL] [--s3-endpoint URL]",
+		Short: "Run the verifier role: re-check signed envelopes and their traces",
+		Long: `verifier consumes signed envelopes (stream BENCH_SIGNED) and re-derives
+everything they claim: schema and hardware fingerprint hash, content hash,
+signature, the signer under the trust policy, the trace object's sha256
+(fetched from S3), and every summary metric recomputed from the trace. What
+passes goes to BENCH_VERIFIED byte for byte; everything else to the
+dead-letter stream with the reason. With no trust material nothing passes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := sf.logger(cmd, "verifier")
+			if err != nil {
+				return err
+			}
+			if trust.insecureEmbed {
+				return fail(exitInvalid, "--insecure-trust-embedded-key: the verifier service never trusts the key an envelope carries; pin keys with --dev-public-key or --policy")
+			}
+			policy, warnings, err := trust.policy()
+			if err != nil {
+				return fail(exitInvalid, "%v", err)
+			}
+			for _, w := range warnings {
+				log.Warn().Msg(w)
+			}
+			if policy.IsEmpty() {
+				return fail(exitInvalid, "no trust material: pin the signer's key with --dev-public-key or give --policy (the verifier accepts nothing otherwise)")
+			}
+			nc, js, err := sf.connect(cmd.Context(), "verifier", log)
+			if err != nil {
+				return err
+			}
+			st, err := sf.store(cmd.Context())
+			if err != nil {
+				nc.Close()
+				return err
+			}
+			return serve(cmd, log, nc, func(ctx context.Context) error {
+				return verifier.Run(ctx, verifier.Config{JS: js, Store: st, Policy: policy, Concurrency: sf.concurrency, Log: log})
+			})
+		},
+	}
+	sf.register(cmd.Flags(), true)
+	trust.register(cmd.Flags())
+	return cmd
+}
+
+func newIndexerCommand() *cobra.Command {
+	var (
+		sf          serviceFlags
+		catalogPath string
+		httpAddr    string
+	)
+	cmd := &cobra.Command{
+		Use:   "indexer [--catalog PATH] [--http ADDR] [--nats URL] [--s3-endpoint URL]",
+		Short: "Run the indexer role: catalog verified envelopes, publish results, serve the API",
+		Long: `indexer consumes verified envelopes (stream BENCH_VERIFIED), archives each in
+S3 (envelopes/<content_hash>.json), commits it to the catalog, and only then
+publishes it to BENCH_RESULTS, which subscribers ('bench watch') replay from
+any point. With --http it serves the results API over the catalog.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := sf.logger(cmd, "indexer")
+			if err != nil {
+				return err
+			}
+			cat, err := catalog.OpenSQLite(catalogPath)
+			if err != nil {
+				return fail(exitInvalid, "--catalog %s: %v", catalogPath, err)
+			}
+			defer cat.Close()
+			nc, js, err := sf.connect(cmd.Context(), "indexer", log)
+			if err != nil {
+				return err
+			}
+			st, err := sf.store(cmd.Context())
+			if err != nil {
+				nc.Close()
+				return err
+			}
+			return serve(cmd, log, nc, func(ctx context.Context) error {
+				errc := make(chan error, 1)
+				if httpAddr != "" {
+					go func() { errc <- serveAPI(ctx, httpAddr, cat, nc, log) }()
+				}
+				err := indexer.Run(ctx, indexer.Config{JS: js, Store: st, Catalog: cat, Concurrency: sf.concurrency, Log: log})
+				if httpAddr != "" {
+					if herr := <-errc; err == nil && herr != nil {
+						err = herr
+					}
+				}
+				return err
+			})
+		},
+	}
+	sf.register(cmd.Flags(), true)
+	cmd.Flags().StringVar(&catalogPath, "catalog", filepath.Join("bench-data", "catalog.db"), "the SQLite catalog file")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve the results API on this address (e.g. :8080)")
+	return cmd
+}
+
+func newRunnerCommand() *cobra.Command {
+	var (
+		r  runFlags
+		sf serviceFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "runner --endpoint URL (--rate R | --concurrency N) (--requests N | --duration D) [--nats URL] [--s3-endpoint URL] [flags]",
+		Short: "Benchmark an engine and publish the results into the pipeline",
+		Long: `runner is 'bench run' as a pipeline role: it measures the engine the same way,
+uploads each load point's trace to S3 (traces/sha256/<hex>.parquet, its
+sha256 checked by the server), then publishes the unsigned envelope, which
+points at the trace, to BENCH_UNSIGNED for the signer.
+
+It keeps a journal in --out: a runner that is killed or restarted with the
+same flags resumes, skipping the points it finished and publishing again
+any envelope whose publication it did not see confirmed (message ids make
+that harmless). Use a fresh --out for a new run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := r.config(cmd)
+			if err != nil {
+				return err
+			}
+			log, err := sf.logger(cmd, "runner")
+			if err != nil {
+				return err
+			}
+			nc, js, err := sf.connect(cmd.Context(), "runner", log)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			st, err := sf.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			cfg.PublishTo(js, st, nil)
+			cfg.Resume = true
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			results, err := runner.Run(ctx, cfg)
+			for _, res := range results {
+				printRunSummary(cmd.OutOrStdout(), &res, false)
+				fmt.Fprintf(cmd.OutOrStdout(), "published: %s\n", res.ContentHash)
+			}
+			if flushErr := nc.FlushTimeout(5 * time.Second); err == nil && flushErr != nil {
+				err = flushErr
+			}
+			if errors.Is(err, runner.ErrJournalMismatch) {
+				return fail(exitInvalid, "%v", err)
+			}
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			if ctx.Err() != nil {
+				return fail(exitFailed, "interrupted: run again with the same flags to resume")
+			}
+			return nil
+		},
+	}
+	r.register(cmd.Flags(), "results")
+	sf.register(cmd.Flags(), true)
+	return cmd
+}
+
+// roleList parses --roles.
+func roleList(s string) ([]pipeline.Role, error) {
+	if s == "" || s == "all" {
+		return pipeline.AllRoles, nil
+	}
+	if s == "none" {
+		return []pipeline.Role{}, nil
+	}
+	var roles []pipeline.Role
+	for _, r := range strings.Split(s, ",") {
+		switch role := pipeline.Role(strings.TrimSpace(r)); role {
+		case pipeline.RoleSigner, pipeline.RoleVerifier, pipeline.RoleIndexer:
+			roles = append(roles, role)
+		default:
+			return nil, fmt.Errorf("--roles: unknown role %q (signer, verifier, indexer, all or none)", r)
+		}
+	}
+	return roles, nil
+}
