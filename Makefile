@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 5m
 BENCHTIME   ?= 2s
 
-.PHONY: all build test test-short lint bench fuzz schemas demo clean
+.PHONY: all build test test-short lint bench fuzz schemas demo compose-check clean
 
 all: build
 
@@ -38,7 +38,7 @@ lint:
 
 ## bench: the performance targets, measured side by side (see docs/benchmarks.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/envelope/... ./cmd/... ./services/...
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./pkg/envelope/... ./cmd/... ./services/... ./internal/...
 
 ## fuzz: each fuzz target for FUZZTIME (default 5m), seeded from the reference fixtures.
 fuzz:
@@ -54,6 +54,10 @@ schemas:
 ## demo: the main job end to end on embedded defaults.
 demo: build
 	./scripts/demo.sh $(BIN)
+
+## compose-check: deploy/compose.yaml resolves (docker-compose config) and its bench commands parse.
+compose-check: build
+	./scripts/check-compose.sh $(BIN)
 
 clean:
 	rm -rf bin

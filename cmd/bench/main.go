@@ -83,6 +83,7 @@ could not be used.`,
 		newResultsCommand(),
 		newWatchCommand(),
 		newFetchCommand(),
+		newRejectedCommand(),
 	)
 	// Flag errors are usage errors: exit 2, like every unusable input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +53,8 @@ type serviceFlags struct {
 	s3          s3Flags
 	bucket      string
 	replicas    int
+	resultsAge  time.Duration
+	rejectedAge time.Duration
 	concurrency int
 	logLevel    string
 	logFormat   string
@@ -65,6 +69,8 @@ func (f *serviceFlags) register(fs *pflag.FlagSet, withS3 bool) {
 		fs.StringVar(&f.bucket, "s3-bucket", "bench", "the bucket traces and archived envelopes live in (env "+envBucket+")")
 	}
 	fs.IntVar(&f.replicas, "replicas", 1, "JetStream replicas of every stream: 1 for a single server, 3 for a cluster")
+	fs.DurationVar(&f.resultsAge, "results-max-age", 0, "drop results from the results stream after this long (0: keep forever; the catalog keeps them regardless)")
+	fs.DurationVar(&f.rejectedAge, "rejected-max-age", 0, "drop dead letters after this long (0: keep forever)")
 	if fs.Lookup("concurrency") == nil { // the runner's means its load
 		fs.IntVar(&f.concurrency, "concurrency", 0, "envelopes in flight in this process (default: the role's own)")
 	}
@@ -100,12 +106,16 @@ func (f *serviceFlags) connect(ctx context.Context, role string, log zerolog.Log
 		nc.Close()
 		return nil, nil, fail(exitFailed, "JetStream: %v", err)
 	}
-	if err := bus.Setup(ctx, js, bus.Options{Replicas: f.replicas}); err != nil {
+	if err := bus.Setup(ctx, js, f.busOptions()); err != nil {
 		nc.Close()
 		return nil, nil, fail(exitFailed, "%v (is JetStream enabled on %s?)", err, f.nats.serverURL())
 	}
 	log.Info().Str("nats", f.nats.serverURL()).Msg("connected")
 	return nc, js, nil
+}
+
+func (f *serviceFlags) busOptions() bus.Options {
+	return bus.Options{Replicas: f.replicas, ResultsMaxAge: f.resultsAge, RejectedMaxAge: f.rejectedAge}
 }
 
 // store connects to the object store and checks the bucket.
@@ -377,4 +387,104 @@ func roleList(s string) ([]pipeline.Role, error) {
 		}
 	}
 	return roles, nil
+}
+
+func newRejectedCommand() *cobra.Command {
+	var (
+		nf      natsFlags
+		stage   string
+		jsonOut bool
+		limit   int
+	)
+	cmd := &cobra.Command{
+		Use:   "rejected [--stage signer|verifier|indexer] [--json] [--nats URL]",
+		Short: "List the dead letters: what the pipeline refused, and why",
+		Long: `rejected lists the messages on the dead-letter stream (BENCH_REJECTED), oldest
+first: when, which stage, the envelope's content hash (when it had one) and
+the reason. With --json each is one JSON object per line, with its headers
+and its payload (verbatim, as a string when it is text, base64 otherwise).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			nc, err := nf.connect()
+			if err != nil {
+				var fe *natsFlagError
+				if errors.As(err, &fe) {
+					return fail(exitInvalid, "%v", err)
+				}
+				return fail(exitFailed, "%v", err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			cfg := jetstream.OrderedConsumerConfig{}
+			if stage != "" {
+				cfg.FilterSubjects = []string{bus.RejectedSubject(stage)}
+			}
+			stream, err := js.Stream(ctx, bus.StreamRejected)
+			if err != nil {
+				return fail(exitFailed, "the dead-letter stream %s: %v (is this the pipeline's NATS?)", bus.StreamRejected, err)
+			}
+			info, err := stream.Info(ctx)
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			if info.State.Msgs == 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "no dead letters")
+				return nil
+			}
+			cons, err := stream.OrderedConsumer(ctx, cfg)
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			w := cmd.OutOrStdout()
+			n := 0
+			for n < limit {
+				m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+				if err != nil {
+					break // no more within a second: the end of the stream
+				}
+				meta, _ := m.Metadata()
+				h := m.Headers()
+				n++
+				if jsonOut {
+					rec := map[string]any{"subject": m.Subject(), "headers": h}
+					if meta != nil {
+						rec["sequence"] = meta.Sequence.Stream
+					}
+					if utf8.Valid(m.Data()) {
+						rec["payload"] = string(m.Data())
+					} else {
+						rec["payload_base64"] = m.Data()
+					}
+					b, _ := json.Marshal(rec)
+					fmt.Fprintln(w, string(b))
+					if meta != nil && meta.NumPending == 0 {
+						break
+					}
+					continue
+				}
+				hash := h.Get(bus.HdrContentHash)
+				if len(hash) > 12 {
+					hash = hash[:12]
+				}
+				if hash == "" {
+					hash = "-"
+				}
+				fmt.Fprintf(w, "%s  %-8s  %-12s  %s\n", h.Get(bus.HdrRejectedAt), h.Get(bus.HdrStage), hash, h.Get(bus.HdrReason))
+				if meta != nil && meta.NumPending == 0 {
+					break
+				}
+			}
+			return nil
+		},
+	}
+	nf.register(cmd.Flags())
+	cmd.Flags().StringVar(&stage, "stage", "", "only this stage's dead letters (signer, verifier, indexer)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "one JSON object per dead letter, with headers and payload")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many")
+	return cmd
 }

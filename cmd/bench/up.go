@@ -90,7 +90,7 @@ or SIGTERM, then drains. Runners on this machine publish into it with
 			}
 			opts := pipeline.Options{DataDir: dataDir, Roles: roleSet, NATSListen: natsListen, S3Listen: s3Listen,
 				HTTPAddr: httpAddr, Concurrency: sf.concurrency, Log: log}
-			opts.Bus.Replicas = sf.replicas
+			opts.Bus = sf.busOptions()
 			if cmd.Flags().Changed("nats") || os.Getenv(envNATS) != "" {
 				nc, err := sf.nats.connect(bus.ServiceOptions("bench up", log)...)
 				if err != nil {

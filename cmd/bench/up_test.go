@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/inferencebench/bench/pkg/envelope"
 )
 
@@ -127,6 +129,33 @@ func TestUpRunnerWatchResultsFetch(t *testing.T) {
 	if out, err := fetch.CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
 		t.Fatalf("bench fetch: %v\n%s", err, out)
 	}
+	// Garbage on the bus ends as a dead letter that `bench rejected` names.
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("bench.envelopes.unsigned.x.garbage", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	var rejected string
+	for range 100 {
+		cmd := exec.Command(benchBin, "rejected")
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bench rejected: %v", err)
+		}
+		if rejected = string(out); rejected != "" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(rejected, "signer") || !strings.Contains(rejected, "not a valid envelope: invalid JSON") {
+		t.Fatalf("bench rejected printed:\n%s", rejected)
+	}
+
 	// And an unpinned fetch fails (exit 1): the API is not a trust anchor.
 	fetch = exec.Command(benchBin, "fetch", "bench:"+published[0][:12])
 	fetch.Env = env

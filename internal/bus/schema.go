@@ -2,6 +2,7 @@ package bus
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -91,4 +92,25 @@ func MessageSchema() []byte {
 // subjectPattern turns "a.b.>" into a regexp for its subjects.
 func subjectPattern(wildcard string) string {
 	return "^" + regexp.QuoteMeta(strings.TrimSuffix(wildcard, ">")) + `[^.\s]+(\.[^.\s]+)*$`
+}
+
+// ContractTable renders Streams as the Markdown table docs/architecture.md
+// shows (a test keeps the two identical).
+func ContractTable() string {
+	var b strings.Builder
+	b.WriteString("| stream | subjects | retention | consumer (stage) | message body | Nats-Msg-Id | required headers | purpose |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, s := range Streams {
+		retention := "work queue"
+		if s.Retention == jetstream.LimitsPolicy {
+			retention = "limits (kept)"
+		}
+		consumer := s.Consumer
+		if consumer == "" {
+			consumer = "subscribers (`bench watch`, ordered consumers)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s | `%s` | %s | %s |\n", s.Name, strings.Join(s.Subjects, "`, `"), retention,
+			consumer, s.Schema, s.MsgID, "`"+strings.Join(s.Headers, "`, `")+"`", s.Purpose)
+	}
+	return b.String()
 }
