@@ -50,6 +50,7 @@ fuzz:
 schemas:
 	$(GO) run ./cmd/bench schema envelope > schemas/envelope.v1.schema.json
 	$(GO) run ./cmd/bench schema bus-message > schemas/bus-message.v1.schema.json
+	$(GO) run ./cmd/bench schema job > schemas/job.v1.schema.json
 
 ## demo: the main job end to end on embedded defaults.
 demo: build

@@ -9,6 +9,7 @@ import (
 
 	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/pkg/envelope"
+	"github.com/inferencebench/bench/services/runner/fleet"
 )
 
 // Files holds the checked-in schema files.
@@ -22,5 +23,6 @@ func Generated() map[string][]byte {
 	return map[string][]byte{
 		"envelope.v1.schema.json":    envelope.JSONSchema(),
 		"bus-message.v1.schema.json": bus.MessageSchema(),
+		"job.v1.schema.json":         fleet.JSONSchema(),
 	}
 }

@@ -32,7 +32,21 @@ const (
 	StreamVerified = "BENCH_VERIFIED"
 	StreamResults  = "BENCH_RESULTS"
 	StreamRejected = "BENCH_REJECTED"
+	StreamJobs     = "BENCH_JOBS"
 )
+
+// Key-value buckets (JetStream KV) of the fleet.
+const (
+	// BucketJobs holds each job's status (key job.<id>) and each batch
+	// (key batch.<id>): the one place `bench jobs` and the API read.
+	BucketJobs = "bench-jobs"
+	// BucketRunners holds the live runners (key <pool>.<runner>) with their
+	// labels; entries expire when a runner stops refreshing them.
+	BucketRunners = "bench-runners"
+)
+
+// RunnerTTL is how long a runner's advertisement lives without a refresh.
+const RunnerTTL = 30 * time.Second
 
 // Durable consumers, one per stage, named for the stage.
 const (
@@ -50,7 +64,14 @@ const (
 	SubjectVerified = "bench.envelopes.verified"
 	SubjectResults  = "bench.results"
 	SubjectRejected = "bench.rejected"
+	SubjectJobs     = "bench.jobs"
 )
+
+// JobSubject is where jobs for pool are queued.
+func JobSubject(pool string) string { return SubjectJobs + "." + pool }
+
+// ConsumerRunners is the durable consumer the runners of pool share.
+func ConsumerRunners(pool string) string { return "runners-" + pool }
 
 // Headers.
 const (
@@ -154,6 +175,9 @@ var Streams = []StreamSpec{
 	{StreamRejected, []string{SubjectRejected + ".>"}, jetstream.LimitsPolicy, "",
 		"the original payload, verbatim; the reason in Bench-Reason", "dead:<stream>:<sequence>", "dead letters of every stage",
 		[]string{HdrStage, HdrReason, HdrFromSubject, HdrDeliveries, HdrRejectedAt}},
+	{StreamJobs, []string{SubjectJobs + ".>"}, jetstream.WorkQueuePolicy, "runners-<pool>, one per pool (filter bench.jobs.<pool>)",
+		"job.v1.schema.json", "job:<job_id>", "fleet jobs waiting for a runner of their pool",
+		[]string{jetstream.MsgIDHeader, HdrJobID, HdrBatchID}},
 }
 
 // Options tunes the streams to the deployment.
@@ -202,6 +226,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts Options) error {
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("bus: setting up stream %s: %w", s.Name, err)
+		}
+	}
+	kvStorage := jetstream.FileStorage
+	if opts.Memory {
+		kvStorage = jetstream.MemoryStorage
+	}
+	for _, kv := range []jetstream.KeyValueConfig{
+		{Bucket: BucketJobs, Description: "fleet jobs and batches", History: 1, Storage: kvStorage, Replicas: opts.Replicas},
+		{Bucket: BucketRunners, Description: "live runners and their labels", History: 1, TTL: RunnerTTL, Storage: kvStorage, Replicas: opts.Replicas},
+	} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("bus: setting up key-value bucket %s: %w", kv.Bucket, err)
 		}
 	}
 	return nil

@@ -21,8 +21,8 @@ var HeaderDescriptions = map[string]string{
 	HdrRejectedAt:         "when it was refused (RFC 3339, UTC)",
 	HdrSignerID:           "the dev key id (16 hex digits) or the keyless identity that signed the envelope",
 	HdrTraces:             "the URI of the run's trace object (s3://bucket/traces/sha256/<hex>.parquet)",
-	HdrJobID:              "fleet runs: the job the envelope belongs to",
-	HdrBatchID:            "fleet runs: the batch the job belongs to",
+	HdrJobID:              "fleet runs: the job (32 hex digits) the message or envelope belongs to",
+	HdrBatchID:            "fleet runs: the batch (16 hex digits) the job belongs to",
 }
 
 var headerPatterns = map[string]string{
@@ -34,6 +34,9 @@ var headerPatterns = map[string]string{
 
 // MessageSchemaID is the $id of the bus message schema.
 const MessageSchemaID = "https://github.com/inferencebench/bench/schemas/bus-message.v1.schema.json"
+
+// JobSchemaID is the $id of the job spec schema (services/runner/fleet).
+const JobSchemaID = "https://github.com/inferencebench/bench/schemas/job.v1.schema.json"
 
 // EnvelopeSchemaID is the $id of the envelope schema the message schema refers to.
 const EnvelopeSchemaID = "https://github.com/inferencebench/bench/schemas/envelope.v1.schema.json"
@@ -54,13 +57,18 @@ func MessageSchema() []byte {
 			}
 			headers[name] = map[string]any{"description": desc, "type": "array", "minItems": 1, "items": item}
 		}
+		idDigits := "64"
+		var body any = map[string]any{"$ref": EnvelopeSchemaID}
+		switch s.Name {
+		case StreamRejected:
+			body = map[string]any{"description": "the refused message's payload, verbatim (when it was JSON)"}
+		case StreamJobs:
+			body = map[string]any{"$ref": JobSchemaID}
+			idDigits = "32"
+		}
 		if s.Name != StreamRejected {
 			headers[jetstream.MsgIDHeader].(map[string]any)["items"] = map[string]any{
-				"type": "string", "pattern": "^" + regexp.QuoteMeta(strings.SplitN(s.MsgID, ":", 2)[0]) + ":[0-9a-f]{64}$"}
-		}
-		var body any = map[string]any{"$ref": EnvelopeSchemaID}
-		if s.Name == StreamRejected {
-			body = map[string]any{"description": "the refused message's payload, verbatim (when it was JSON)"}
+				"type": "string", "pattern": "^" + regexp.QuoteMeta(strings.SplitN(s.MsgID, ":", 2)[0]) + ":[0-9a-f]{" + idDigits + "}$"}
 		}
 		kinds = append(kinds, map[string]any{
 			"title":       s.Name,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -363,7 +364,10 @@ func publishAll(ctx context.Context, js jetstream.JetStream, outs []Output) erro
 func DeadLetter(ctx context.Context, js jetstream.JetStream, stage string, m *Message, reason string) error {
 	h := nats.Header{}
 	for k, v := range m.Header {
-		if k != jetstream.MsgIDHeader && k != jetstream.ExpectedLastSubjSeqHeader {
+		// JetStream's own headers (Nats-Msg-Id, Nats-Expected-Stream, ...)
+		// were instructions for the original publish; kept, they would
+		// make this one fail or be dropped.
+		if !strings.HasPrefix(k, "Nats-") {
 			h[k] = v
 		}
 	}

@@ -309,13 +309,19 @@ func TestDeadLetters(t *testing.T) {
 	data, _ = lying.Envelope.MarshalJSON()
 	publishRaw(t, js, bus.SubjectSigned+".x.lying", data)
 
-	// Malformed JSON and an oversized message, on the runner's subject.
-	publishRaw(t, js, bus.SubjectUnsigned+".x.malformed", []byte(`{"schema_version": "1.0.0", "metrics": {`))
+	// Malformed JSON and an oversized message, published the way a runner
+	// publishes (with its JetStream headers, which a dead letter must not
+	// carry over).
+	if err := bus.PublishUnsigned(ctx, js, []byte(`{"schema_version": "1.0.0", "metrics": {`), "x", "r1", "malformed", nil); err != nil {
+		t.Fatal(err)
+	}
 	big := make([]byte, 2<<20)
 	for i := range big {
 		big[i] = ' '
 	}
-	publishRaw(t, js, bus.SubjectUnsigned+".x.oversized", big)
+	if err := bus.PublishUnsigned(ctx, js, big, "x", "r2", "oversized", nil); err != nil {
+		t.Fatal(err)
+	}
 
 	// And a good run after all of them.
 	fine := runOne(t, engine, func(cfg *runner.Config) { cfg.PublishTo(js, p.Store(), nil) })

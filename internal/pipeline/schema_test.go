@@ -83,7 +83,7 @@ func (w *wiretap) checkAgainstSchema(t *testing.T, want ...string) {
 	// The checked-in files (embedded: versitygw changes the working
 	// directory while it runs).
 	root := t.TempDir()
-	for _, name := range []string{"bus-message.v1.schema.json", "envelope.v1.schema.json"} {
+	for _, name := range []string{"bus-message.v1.schema.json", "envelope.v1.schema.json", "job.v1.schema.json"} {
 		b, err := schemas.Files.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -96,8 +96,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 bus = json.load(open(sys.argv[1] + "/bus-message.v1.schema.json"))
 env = json.load(open(sys.argv[1] + "/envelope.v1.schema.json"))
+job = json.load(open(sys.argv[1] + "/job.v1.schema.json"))
 Draft202012Validator.check_schema(bus)
-reg = Registry().with_resource(env["$id"], Resource.from_contents(env))
+reg = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in (env, job)])
 v = Draft202012Validator(bus, registry=reg)
 bad = 0
 for p in sys.argv[2:]:

@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +12,26 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/inferencebench/bench/pkg/envelope"
 )
+
+// Checkpoint keeps a run's progress outside the process, so that a run
+// interrupted at any point resumes without losing or repeating a load
+// point: on the same host (the journal, Config.Resume) or on another (a
+// fleet job's record). Each point's envelope is recorded before it is
+// published, and its publication after.
+type Checkpoint interface {
+	// Finished returns the envelope an earlier attempt wrote for point i
+	// (ok false when there is none) and whether its publication was
+	// confirmed.
+	Finished(ctx context.Context, i int) (envelope []byte, published, ok bool, err error)
+	// Written records point i's envelope, also written to path, before it
+	// is published.
+	Written(ctx context.Context, i int, env *envelope.Envelope, contentHash, path string) error
+	// Published records that point i's envelope was accepted by the bus.
+	Published(ctx context.Context, i int) error
+}
 
 // journal records which load points of a run are finished, in a file next
 // to the results, so that a runner restarted after a crash (or a kill, or a
@@ -135,6 +155,36 @@ func (j *journal) done(i int) (journalEntry, bool) {
 	}
 	return *e, true
 }
+
+// Finished implements Checkpoint: the envelope is read back from the out
+// directory and checked against the hash the journal recorded.
+func (j *journal) Finished(_ context.Context, i int) ([]byte, bool, bool, error) {
+	e, ok := j.done(i)
+	if !ok {
+		return nil, false, false, nil
+	}
+	path := filepath.Join(filepath.Dir(j.path), e.Envelope)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, false, fmt.Errorf("the journal names %s: %w", path, err)
+	}
+	env, err := envelope.Parse(data)
+	if err != nil {
+		return nil, false, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if h := env.ContentHash(); h != e.ContentHash {
+		return nil, false, false, fmt.Errorf("%s changed since it was written (content hash %s, journal %s)", path, h, e.ContentHash)
+	}
+	return data, e.Published, true, nil
+}
+
+// Written implements Checkpoint.
+func (j *journal) Written(_ context.Context, i int, _ *envelope.Envelope, contentHash, path string) error {
+	return j.written(i, filepath.Base(path), contentHash)
+}
+
+// Published implements Checkpoint.
+func (j *journal) Published(_ context.Context, i int) error { return j.published(i) }
 
 // written records that point i's envelope is in the out directory.
 func (j *journal) written(i int, file, contentHash string) error {

@@ -97,8 +97,6 @@ type Config struct {
 	// ProgressTTY redraws the line in place instead of printing a line per update.
 	ProgressTTY bool
 
-	journal *journal
-
 	// StoreTrace, when set, uploads each load point's trace file (whose
 	// sha256 is given) and returns the URI the envelope records in
 	// distributions.traces; unset, the envelope names the local file.
@@ -111,6 +109,15 @@ type Config struct {
 	// and envelopes whose publication was not confirmed are published
 	// again. Without it every Run measures every point.
 	Resume bool
+	// Checkpoint, when set, keeps the run's progress instead of the journal
+	// (a fleet job keeps it where any runner can take the job over).
+	Checkpoint Checkpoint
+	// OnPoint, when set, is told when load point i (from 0) of n starts.
+	OnPoint func(i, n int)
+	// EngineConfigHash, when set, is engine.config_hash (a runner that
+	// launches the engine hashes its launch configuration); otherwise it
+	// is derived from what the engine reports and the request settings.
+	EngineConfigHash string
 	// Repeat runs the whole sweep this many times (default 1), one envelope
 	// per point each time: run-to-run variance, or a steady stream of
 	// results.
@@ -141,13 +148,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Resume {
+	if cfg.Resume && cfg.Checkpoint == nil {
 		j, err := openJournal(cfg.OutDir, &cfg)
 		if err != nil {
 			return nil, err
 		}
 		defer j.close()
-		cfg.journal = j
+		cfg.Checkpoint = j
 	}
 	client, err := openai.New(cfg.Endpoint, openai.Options{APIKey: cfg.APIKey, Timeout: cfg.Timeout, MaxConns: cfg.maxConns()})
 	if err != nil {
@@ -199,13 +206,20 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		if cfg.journal != nil {
-			if e, ok := cfg.journal.done(i); ok {
-				if err := cfg.republish(ctx, e); err != nil {
+		if cp := cfg.Checkpoint; cp != nil {
+			data, published, ok, err := cp.Finished(ctx, i)
+			if err != nil {
+				return results, fmt.Errorf("load point %d (%s): reading the checkpoint: %w", i+1, describe(point), err)
+			}
+			if ok {
+				if err := cfg.republish(ctx, i, data, published); err != nil {
 					return results, fmt.Errorf("load point %d (%s), finished before: %w", i+1, describe(point), err)
 				}
 				continue
 			}
+		}
+		if cfg.OnPoint != nil {
+			cfg.OnPoint(i, len(cfg.Points))
 		}
 		res, err := runPoint(ctx, &cfg, client, point, i, info, &hw, slo, class, resolved, warnings)
 		if err != nil {
@@ -216,28 +230,20 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	return results, nil
 }
 
-// republish publishes again an envelope that an earlier, interrupted run
-// wrote but whose publication it did not see confirmed.
-func (cfg *Config) republish(ctx context.Context, e journalEntry) error {
-	if e.Published || cfg.Publish == nil {
+// republish publishes again an envelope that an earlier, interrupted
+// attempt wrote but whose publication it did not see confirmed.
+func (cfg *Config) republish(ctx context.Context, i int, data []byte, published bool) error {
+	if published || cfg.Publish == nil {
 		return nil
-	}
-	path := filepath.Join(cfg.OutDir, e.Envelope)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("the journal names %s: %w", path, err)
 	}
 	env, err := envelope.Parse(data)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("the checkpointed envelope: %w", err)
 	}
-	if h := env.ContentHash(); h != e.ContentHash {
-		return fmt.Errorf("%s changed since it was written (content hash %s, journal %s)", path, h, e.ContentHash)
+	if err := cfg.Publish(ctx, env, env.ContentHash()); err != nil {
+		return fmt.Errorf("publishing the checkpointed envelope %s: %w", env.ContentHash(), err)
 	}
-	if err := cfg.Publish(ctx, env, e.ContentHash); err != nil {
-		return fmt.Errorf("publishing %s: %w", path, err)
-	}
-	return cfg.journal.published(e.Point)
+	return cfg.Checkpoint.Published(ctx, i)
 }
 
 func (cfg *Config) setDefaults() error {
@@ -491,18 +497,18 @@ func runPoint(ctx context.Context, cfg *Config, client *openai.Client, point loa
 	if err := writeAtomic(envPath, env.MarshalIndent()); err != nil {
 		return Result{}, err
 	}
-	if j := cfg.journal; j != nil {
-		if err := j.written(idx, filepath.Base(envPath), hash); err != nil {
-			return Result{}, err
+	if cp := cfg.Checkpoint; cp != nil {
+		if err := cp.Written(finishCtx, idx, env, hash, envPath); err != nil {
+			return Result{}, fmt.Errorf("recording the envelope in the checkpoint: %w", err)
 		}
 	}
 	if cfg.Publish != nil {
 		if err := cfg.Publish(finishCtx, env, hash); err != nil {
 			return Result{}, fmt.Errorf("publishing the envelope %s (kept at %s): %w", hash, envPath, err)
 		}
-		if j := cfg.journal; j != nil {
-			if err := j.published(idx); err != nil {
-				return Result{}, err
+		if cp := cfg.Checkpoint; cp != nil {
+			if err := cp.Published(finishCtx, idx); err != nil {
+				return Result{}, fmt.Errorf("recording the publication in the checkpoint: %w", err)
 			}
 		}
 	}
@@ -661,6 +667,9 @@ func endpointHash(base string) string {
 // the engine's configuration: its name and version, what its info endpoint
 // returned, and the extra request parameters every request carried.
 func engineConfigHash(info openai.EngineInfo, cfg *Config) string {
+	if cfg.EngineConfigHash != "" {
+		return cfg.EngineConfigHash
+	}
 	members := []canonjson.Member{
 		{Key: "name", Value: canonjson.StringValue(info.Name)},
 		{Key: "version", Value: canonjson.StringValue(info.Version)},
