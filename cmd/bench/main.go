@@ -84,6 +84,9 @@ could not be used.`,
 		newWatchCommand(),
 		newFetchCommand(),
 		newRejectedCommand(),
+		newSubmitCommand(),
+		newJobsCommand(),
+		newCancelCommand(),
 	)
 	// Flag errors are usage errors: exit 2, like every unusable input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {

@@ -308,10 +308,11 @@ func newRunnerCommand() *cobra.Command {
 	var (
 		r  runFlags
 		sf serviceFlags
+		pf poolFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "runner --endpoint URL (--rate R | --concurrency N) (--requests N | --duration D) [--nats URL] [--s3-endpoint URL] [flags]",
-		Short: "Benchmark an engine and publish the results into the pipeline",
+		Use:   "runner (--endpoint URL (--rate R | --concurrency N) (--requests N | --duration D) | --pool P [--labels k=v,...]) [--nats URL] [--s3-endpoint URL] [flags]",
+		Short: "Benchmark an engine into the pipeline, or serve a pool's fleet jobs",
 		Long: `runner is 'bench run' as a pipeline role: it measures the engine the same way,
 uploads each load point's trace to S3 (traces/sha256/<hex>.parquet, its
 sha256 checked by the server), then publishes the unsigned envelope, which
@@ -320,9 +321,24 @@ points at the trace, to BENCH_UNSIGNED for the signer.
 It keeps a journal in --out: a runner that is killed or restarted with the
 same flags resumes, skipping the points it finished and publishing again
 any envelope whose publication it did not see confirmed (message ids make
-that harmless). Use a fresh --out for a new run.`,
+that harmless). Use a fresh --out for a new run.
+
+With --pool it is a long-running service on a GPU host instead: it
+advertises its labels (gpu_model, gpu_count, cpu_model and host from the
+hardware fingerprint, plus --labels), takes the pool's jobs ('bench
+submit') whose required labels it has, launches the job's engine when the
+job says how (and stops it after, keeping its log in S3), runs the job's
+load points, publishes the envelopes linked to the job, and records
+progress in the job's record ('bench jobs'). A job whose runner dies goes
+to another runner after --job-ack-wait; SIGTERM hands running jobs back.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if pf.pool != "" {
+				if cmd.Flags().Changed("endpoint") || cmd.Flags().Changed("rate") || cmd.Flags().Changed("concurrency") {
+					return fail(exitInvalid, "--pool serves queued jobs, which say what to measure; --endpoint, --rate and --concurrency describe a single run: give one or the other")
+				}
+				return runPool(cmd, &sf, &pf, &r)
+			}
 			cfg, err := r.config(cmd)
 			if err != nil {
 				return err
@@ -366,6 +382,7 @@ that harmless). Use a fresh --out for a new run.`,
 	}
 	r.register(cmd.Flags(), "results")
 	sf.register(cmd.Flags(), true)
+	pf.register(cmd.Flags())
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,17 +64,30 @@ func StartEngine(ctx context.Context, l EngineLaunch) (*Engine, error) {
 	}
 	// Its own process group, so that stopping it stops what it started
 	// (sh, then the server and its workers).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting the engine (%s): %w", command, err)
-	}
+	// Pdeathsig: if the runner dies (SIGKILL included), the shell gets
+	// SIGKILL too; launch commands should exec the server so that it is
+	// the shell (e.g. "exec vllm serve ...").
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	e := &Engine{URL: "http://127.0.0.1:" + strconv.Itoa(port), LogPath: l.LogPath, cmd: cmd, exited: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		// Pdeathsig fires when the thread that started the child ends, not
+		// the process: keep this goroutine on its thread until the engine
+		// has exited, so that no thread exit elsewhere kills the engine.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			logf.Close()
+			return
+		}
+		started <- nil
 		e.err = cmd.Wait()
 		logf.Close()
 		close(e.exited)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("starting the engine (%s): %w", command, err)
+	}
 	if err := e.waitReady(ctx, l.ReadyTimeout); err != nil {
 		e.Stop(l.StopGracePeriod)
 		return nil, err
