@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +28,7 @@ type fleetEnv struct {
 	dir, data string
 	env       []string
 	natsURL   string
+	api       string // the HTTP API's base URL
 	s3        objstore.Config
 	up        *proc
 }
@@ -45,6 +49,7 @@ func startFleetEnv(t *testing.T) *fleetEnv {
 	b, _ := os.ReadFile(filepath.Join(f.data, "s3-credentials.json"))
 	json.Unmarshal(b, &cred)
 	f.natsURL = "nats://" + natsAddr
+	f.api = "http://" + httpAddr
 	f.s3 = objstore.Config{Endpoint: "http://" + s3Addr, Bucket: "bench", AccessKey: cred["access_key"], SecretKey: cred["secret_key"]}
 	f.env = append(os.Environ(), "BENCH_NATS="+f.natsURL, "BENCH_S3_ENDPOINT=http://"+s3Addr,
 		"BENCH_S3_ACCESS_KEY="+cred["access_key"], "BENCH_S3_SECRET_KEY="+cred["secret_key"], "BENCH_API=http://"+httpAddr)
@@ -258,4 +263,218 @@ slo_template: llm.relaxed
 		t.Fatalf("%d job records, want 61", len(cj))
 	}
 	t.Logf("60 jobs done: %v", perRunner)
+}
+
+// waitJob polls the job's record until ok says so.
+func waitJob(t *testing.T, store *fleet.Store, id string, within time.Duration, what string, ok func(*fleet.Status) bool) fleet.Status {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, _, err := store.Job(context.Background(), id)
+		if err == nil && ok(&st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(st, "", "  ")
+			t.Fatalf("job %s: not %s after %s (err %v):\n%s", id, what, within, err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// submitOne submits a matrix of one job and returns its id.
+func (f *fleetEnv) submitOne(t *testing.T, name, matrix string) string {
+	t.Helper()
+	out, stderr, code := f.bench(t, "submit", writeFile(t, f.dir, name, matrix), "--json")
+	if code != 0 {
+		t.Fatalf("submit %s: exit %d\n%s", name, code, stderr)
+	}
+	var sub struct {
+		Batch fleet.Batch `json:"batch"`
+	}
+	if err := json.Unmarshal([]byte(out), &sub); err != nil || len(sub.Batch.Jobs) != 1 {
+		t.Fatalf("submit %s: %v\n%s", name, err, out)
+	}
+	return sub.Batch.Jobs[0]
+}
+
+// TestFleetRunnerKilledMidJob is the issue's second check: the runner that
+// holds a three-point job is killed with SIGKILL after its first point; the
+// job completes on the other runner of the pool, which publishes the first
+// point's recorded envelope again instead of measuring it again, so the
+// catalog holds exactly one envelope per point. Then a running job is
+// cancelled from the command line, and the runner moves on.
+func TestFleetRunnerKilledMidJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runner processes and the pipeline")
+	}
+	f := startFleetEnv(t)
+	js, store := f.js(t)
+	engine := startSimEngine(t, "--ttft-ms", "20", "--tpot-ms", "5")
+	runners := map[string]*proc{"k1": f.runner(t, "k1", "a"), "k2": f.runner(t, "k2", "a")}
+	f.waitRunners(t, js, 2)
+
+	// Three points of about 1.5 s each (15 requests at 10/s).
+	id := f.submitOne(t, "slow.yaml", `
+batch: kill
+pool: a
+models: [{id: simulated-model}]
+engines: [{name: simulated, endpoint: "`+engine+`"}]
+datasets: [{spec: random, input_len: 16, output_len: 8}]
+load: [{rate: [10, 11, 12], requests: 15}]
+`)
+	st := waitJob(t, store, id, time.Minute, "running with a point done", func(s *fleet.Status) bool {
+		return s.State == fleet.Running && len(s.Points) >= 1 && len(s.Points) < 3
+	})
+	victim := st.Runner
+	runners[victim].signal(syscall.SIGKILL)
+	t.Logf("killed %s after %d of 3 points", victim, len(st.Points))
+
+	st = waitJob(t, store, id, 2*time.Minute, "done", func(s *fleet.Status) bool { return s.State.Final() })
+	if st.State != fleet.Done || len(st.Points) != 3 {
+		t.Fatalf("job ended %s with %d points: %s", st.State, len(st.Points), st.Reason)
+	}
+	if len(st.Attempts) != 2 || st.Attempts[0].Runner != victim || st.Attempts[1].Runner == victim {
+		t.Fatalf("attempts %+v: want the killed runner's, then the other's", st.Attempts)
+	}
+	var byJob map[string][]string
+	for range 100 {
+		if byJob = f.catalogByJob(t, st.BatchID); len(byJob[id]) >= 3 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a duplicate would arrive about now
+	byJob = f.catalogByJob(t, st.BatchID)
+	got := append([]string(nil), byJob[id]...)
+	want := st.Envelopes()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("catalog holds %v for the job, the job recorded %v", got, want)
+	}
+
+	// Cancel a running job: the runner stops it and takes the next one.
+	long := f.submitOne(t, "long.yaml", `
+batch: long
+pool: a
+models: [{id: simulated-model}]
+engines: [{name: simulated, endpoint: "`+engine+`"}]
+load: [{rate: 5, duration: 10m}]
+`)
+	waitJob(t, store, long, time.Minute, "running", func(s *fleet.Status) bool { return s.State == fleet.Running })
+	if out, stderr, code := f.bench(t, "cancel", long); code != 0 || !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel: exit %d\n%s%s", code, out, stderr)
+	}
+	st = waitJob(t, store, long, 30*time.Second, "cancelled", func(s *fleet.Status) bool { return s.State.Final() })
+	if st.State != fleet.Cancelled {
+		t.Fatalf("cancelled job ended %s: %s", st.State, st.Reason)
+	}
+	next := f.submitOne(t, "next.yaml", `
+batch: next
+pool: a
+models: [{id: simulated-model}]
+engines: [{name: simulated, endpoint: "`+engine+`"}]
+load: [{rate: 20, requests: 4}]
+`)
+	waitJob(t, store, next, time.Minute, "done", func(s *fleet.Status) bool { return s.State == fleet.Done })
+}
+
+// TestFleetRunnerLaunchesEngine is the issue's engine-lifecycle check: the
+// job carries a launch command (the simulated engine standing in for
+// `vllm serve`), the runner starts it on a free port, waits for it to be
+// ready, measures, stops it, and keeps its log in S3; the envelope's
+// engine.config_hash is the hash of the launch configuration.
+func TestFleetRunnerLaunchesEngine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runner processes and the pipeline")
+	}
+	f := startFleetEnv(t)
+	js, store := f.js(t)
+	f.runner(t, "l1", "gpu")
+	f.waitRunners(t, js, 1)
+
+	model := fmt.Sprintf("launched-model-%d", time.Now().UnixNano())
+	id := f.submitOne(t, "launch.yaml", `
+batch: launch
+pool: gpu
+models: [{id: `+model+`, revision: abc1234}]
+engines:
+  - name: simulated
+    version: "1.0"
+    launch: exec `+benchBin+` sim-engine --addr 127.0.0.1:{port} --model {model} --ttft-ms 2 --tpot-ms 1
+    env: {SIM_NOTE: launched}
+    ready_timeout: 30s
+load: [{concurrency: [1, 2], requests: 4}]
+`)
+	st := waitJob(t, store, id, 2*time.Minute, "done", func(s *fleet.Status) bool { return s.State.Final() })
+	if st.State != fleet.Done || len(st.Points) != 2 {
+		t.Fatalf("job ended %s with %d points: %s", st.State, len(st.Points), st.Reason)
+	}
+
+	// The engine is gone.
+	if out, err := exec.Command("pgrep", "-f", model).Output(); err == nil {
+		t.Fatalf("the launched engine still runs: pid %s", out)
+	}
+
+	// Its log is in S3, linked from the job.
+	if len(st.EngineLogs) != 1 {
+		t.Fatalf("engine logs %v, want one", st.EngineLogs)
+	}
+	objs, err := objstore.New(context.Background(), f.s3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket, key, err := objstore.ParseURI(st.EngineLogs[0])
+	if err != nil || bucket != f.s3.Bucket || !strings.HasPrefix(key, fleet.EngineLogPrefix+"/") {
+		t.Fatalf("engine log URI %q", st.EngineLogs[0])
+	}
+	logText, err := objs.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logText), "http://127.0.0.1:") {
+		t.Fatalf("the engine log does not show the engine starting:\n%s", logText)
+	}
+
+	// Each envelope binds the launch configuration's hash.
+	wantHash := fleet.LaunchConfigHash(&st.Spec.Engine)
+	for _, h := range st.Envelopes() {
+		var env struct {
+			Engine struct {
+				Name       string `json:"name"`
+				ConfigHash string `json:"config_hash"`
+			} `json:"engine"`
+			Model struct {
+				ID string `json:"id"`
+			} `json:"model"`
+		}
+		getVerified(t, f.api, h, &env)
+		if env.Engine.ConfigHash != wantHash || env.Model.ID != model {
+			t.Fatalf("envelope %s: engine.config_hash %q model %q, want %q and %q", h, env.Engine.ConfigHash, env.Model.ID, wantHash, model)
+		}
+	}
+}
+
+// getVerified waits for the envelope to be in the catalog and decodes it.
+func getVerified(t *testing.T, api, hash string, v any) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(api + "/api/v1/results/" + hash)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if err := json.Unmarshal(body, v); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("envelope %s is not in the catalog", hash)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
