@@ -412,6 +412,21 @@ load: [{concurrency: [1, 2], requests: 4}]
 		t.Fatalf("job ended %s with %d points: %s", st.State, len(st.Points), st.Reason)
 	}
 
+	// The HTTP API shows the batch as `bench jobs` does.
+	resp, err := http.Get(f.api + "/api/v1/jobs?batch=launch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listing struct {
+		Summary fleet.Summary  `json:"summary"`
+		Jobs    []fleet.Status `json:"jobs"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&listing)
+	resp.Body.Close()
+	if err != nil || listing.Summary.Done != 1 || listing.Summary.Envelopes != 2 || len(listing.Jobs) != 1 || listing.Jobs[0].ID != id {
+		t.Fatalf("GET /api/v1/jobs: %v %+v", err, listing)
+	}
+
 	// The engine is gone.
 	if out, err := exec.Command("pgrep", "-f", model).Output(); err == nil {
 		t.Fatalf("the launched engine still runs: pid %s", out)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/pipeline"
+	"github.com/inferencebench/bench/services/runner/fleet"
 )
 
 // serveAPI serves the results API over cat on addr until ctx ends.
@@ -35,7 +37,15 @@ func serveAPI(ctx context.Context, addr string, cat catalog.Catalog, nc *nats.Co
 		}
 		return cat.Ping(ctx)
 	}
-	srv := &http.Server{Handler: api.Handler(cat, ready), ReadHeaderTimeout: 10 * time.Second,
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("results API: %w", err)
+	}
+	jobs, err := fleet.OpenStore(ctx, js)
+	if err != nil {
+		return fmt.Errorf("results API: %w", err)
+	}
+	srv := &http.Server{Handler: api.Handler(cat, ready, api.WithJobs(jobs)), ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() {
 		<-ctx.Done()

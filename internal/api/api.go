@@ -8,6 +8,9 @@
 //
 //	GET /api/v1/results          list and filter entries (ListResponse)
 //	GET /api/v1/results/{hash}   one verified envelope, verbatim (full hash or unique prefix ≥ 8)
+//	GET /api/v1/jobs             fleet jobs of a batch, with its summary (JobsResponse; WithJobs)
+//	GET /api/v1/jobs/{id}        one job's record (fleet.Status; WithJobs)
+//	GET /api/v1/batches          submitted batches, newest first (BatchesResponse; WithJobs)
 //	GET /healthz                 200 "ok" (text): the process is up
 //	GET /readyz                  200 or 503 (ReadyResponse): the process can serve queries
 //
@@ -60,12 +63,20 @@ type (
 // Handler serves the API over cat. ready decides readiness for /readyz (a
 // nil ready checks cat.Ping): the caller passes a function that also checks
 // whatever else it needs before taking traffic (the bus, object storage).
-func Handler(cat catalog.Catalog, ready func(context.Context) error) http.Handler {
+func Handler(cat catalog.Catalog, ready func(context.Context) error, opts ...Option) http.Handler {
 	if ready == nil {
 		ready = cat.Ping
 	}
 	s := &server{cat: cat, ready: ready}
+	for _, o := range opts {
+		o(s)
+	}
 	mux := http.NewServeMux()
+	if s.jobs != nil {
+		mux.HandleFunc("GET "+JobsPath, s.listJobs)
+		mux.HandleFunc("GET "+JobsPath+"/{id}", s.getJob)
+		mux.HandleFunc("GET "+BatchesPath, s.listBatches)
+	}
 	// GET patterns also match HEAD, which net/http answers without a body.
 	mux.HandleFunc("GET "+ResultsPath, s.list)
 	mux.HandleFunc("GET "+ResultsPath+"/{hash}", s.get)
@@ -80,6 +91,7 @@ func Handler(cat catalog.Catalog, ready func(context.Context) error) http.Handle
 type server struct {
 	cat   catalog.Catalog
 	ready func(context.Context) error
+	jobs  Jobs
 }
 
 // list serves GET /api/v1/results.
@@ -345,6 +357,10 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	rest, underResults := strings.CutPrefix(p, ResultsPath+"/")
 	known := p == ResultsPath || p == HealthPath || p == ReadyPath ||
 		(underResults && rest != "" && !strings.Contains(rest, "/"))
+	if s.jobs != nil {
+		rest, underJobs := strings.CutPrefix(p, JobsPath+"/")
+		known = known || p == JobsPath || p == BatchesPath || (underJobs && rest != "" && !strings.Contains(rest, "/"))
+	}
 	if known {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s: use GET", r.Method, p))

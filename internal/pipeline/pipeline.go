@@ -36,6 +36,7 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
 	"github.com/inferencebench/bench/pkg/envelope/verify"
 	"github.com/inferencebench/bench/services/indexer"
+	"github.com/inferencebench/bench/services/runner/fleet"
 	"github.com/inferencebench/bench/services/signer"
 	"github.com/inferencebench/bench/services/verifier"
 )
@@ -264,7 +265,11 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 			return nil, fmt.Errorf("pipeline: HTTP API: %w", err)
 		}
 		p.httpURL = "http://" + ln.Addr().String()
-		p.httpSrv = &http.Server{Handler: api.Handler(p.cat, p.Ready), ReadHeaderTimeout: 10 * time.Second,
+		jobs, err := fleet.OpenStore(ctx, p.js)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: HTTP API: %w", err)
+		}
+		p.httpSrv = &http.Server{Handler: api.Handler(p.cat, p.Ready, api.WithJobs(jobs)), ReadHeaderTimeout: 10 * time.Second,
 			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 		p.wg.Add(1)
 		go func() {

@@ -213,8 +213,13 @@ func (s *Store) Cancel(ctx context.Context, id, reason string) (Status, error) {
 
 // Summary counts a batch's jobs by state.
 type Summary struct {
-	Total, Queued, Running, Done, Failed, Cancelled int
-	Envelopes                                       int
+	Total     int `json:"total"`
+	Queued    int `json:"queued"`
+	Running   int `json:"running"`
+	Done      int `json:"done"`
+	Failed    int `json:"failed"`
+	Cancelled int `json:"cancelled"`
+	Envelopes int `json:"envelopes"`
 }
 
 // Summarize counts jobs by state.
