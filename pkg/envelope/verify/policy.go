@@ -26,8 +26,17 @@ import (
 //	    {"issuer": "https://token.actions.githubusercontent.com",
 //	     "identity_pattern": "https://github\\.com/org/repo/\\.github/workflows/[^@]+@refs/tags/v.*"}
 //	  ],
-//	  "trusted_root": "trusted_root.json"
+//	  "trusted_root": "trusted_root.json",
+//	  "require_sct": true,
+//	  "require_signed_timestamp": false
 //	}
+//
+// "trusted_root" is the Sigstore trusted_root.json keyless signatures are
+// verified against offline; "tuf": {"mirror": URL, "root": FILE} (both
+// optional; {} is the public-good instance) fetches one online instead or as
+// well. "require_sct" (default true) can be set false for a private Fulcio
+// that logs to no CT log; "require_signed_timestamp" demands an RFC 3161
+// timestamp rather than accepting a transparency log's integrated time.
 type PolicyFile struct {
 	DevKeys []struct {
 		Name          string `json:"name"`
@@ -40,9 +49,16 @@ type PolicyFile struct {
 		IdentityPattern string `json:"identity_pattern"`
 	} `json:"keyless"`
 	TrustedRoot string `json:"trusted_root"`
+	TUF         *struct {
+		Mirror string `json:"mirror"`
+		Root   string `json:"root"`
+	} `json:"tuf"`
+	RequireSCT             *bool `json:"require_sct"`
+	RequireSignedTimestamp bool  `json:"require_signed_timestamp"`
 }
 
-// LoadPolicy reads a policy file.
+// LoadPolicy reads a policy file. A trusted root it names is loaded now, so
+// that a missing or broken one is a policy error, not a verification failure.
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -72,7 +88,28 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 		}
 		return filepath.Join(dir, p)
 	}
-	p := &Policy{TrustedRoot: resolve(f.TrustedRoot)}
+	p := &Policy{RequireSignedTimestamp: f.RequireSignedTimestamp}
+	if f.RequireSCT != nil {
+		p.SkipSCT = !*f.RequireSCT
+	}
+	if f.TrustedRoot != "" {
+		if err := p.SetTrustedRoot(resolve(f.TrustedRoot)); err != nil {
+			return nil, fmt.Errorf("trusted_root: %w", err)
+		}
+	}
+	if f.TUF != nil {
+		o := TUFOptions{MirrorURL: f.TUF.Mirror}
+		if f.TUF.Root != "" {
+			data, err := os.ReadFile(resolve(f.TUF.Root))
+			if err != nil {
+				return nil, fmt.Errorf("tuf.root: %w", err)
+			}
+			o.RootJSON = data
+		}
+		if err := p.UseTUF(o); err != nil {
+			return nil, fmt.Errorf("tuf: %w", err)
+		}
+	}
 	for i, k := range f.DevKeys {
 		if (k.PublicKeyFile == "") == (k.PublicKey == "") {
 			return nil, fmt.Errorf("dev_keys[%d]: give exactly one of public_key_file and public_key", i)

@@ -3,6 +3,14 @@
 // Verification is policy-first: a valid signature is necessary but never
 // sufficient. The signer must be named by the Policy, as a pinned dev key or a
 // keyless identity, and with no trust material at all nothing is accepted.
+//
+// Keyless (sigstore-cosign) signatures are checked with sigstore-go against a
+// Sigstore trusted root (offline from a pinned trusted_root.json, or
+// refreshed through TUF): the bundle must sign the content hash recomputed
+// from the body, be recorded in a transparency log, have been made while its
+// Fulcio certificate was valid, and its certificate must name an issuer
+// (matched exactly) and identity (exactly, or by a pattern anchored as a
+// whole) that the policy trusts.
 // This closes the reference implementation's holes: it trusts whatever key an
 // envelope embeds (so anyone can strip a keyless signature and re-sign with
 // their own key) and checks identities only when the caller remembers to ask.
@@ -14,13 +22,18 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
+	"github.com/inferencebench/bench/pkg/envelope/keyless"
 )
 
-// Reasons a verification fails; the returned error wraps one of them (or
-// devkey.ErrBadSignature / devkey.ErrMalformed) with details.
+// Reasons a verification fails; the returned error wraps one of them (or,
+// for dev-key signatures, devkey.ErrBadSignature / devkey.ErrMalformed) with
+// details that say which check failed and why.
 var (
 	ErrUnsigned         = errors.New("envelope has no signature")
 	ErrNoTrustMaterial  = errors.New("no trust material configured")
@@ -29,6 +42,35 @@ var (
 	ErrIdentityMismatch = errors.New("signer identity does not match the policy")
 	ErrIssuerMismatch   = errors.New("signer issuer does not match the policy")
 	ErrUnsupported      = errors.New("signature method not supported by this build")
+
+	// Keyless (sigstore-cosign) signatures.
+
+	// ErrNoKeylessIdentity: the policy names no keyless signer it would accept.
+	ErrNoKeylessIdentity = errors.New("policy trusts no keyless signer")
+	// ErrMalformedBundle: the signature block or its bundle cannot be read or
+	// contradicts itself (it is keyless.ErrMalformed).
+	ErrMalformedBundle = keyless.ErrMalformed
+	// ErrArtifactMismatch: the bundle signs something other than the
+	// envelope's recomputed content hash (tampered body, or a bundle taken
+	// from another envelope).
+	ErrArtifactMismatch = errors.New("signature does not match envelope content_hash")
+	// ErrNoTrustedRoot: no Sigstore trusted root to check the bundle against.
+	ErrNoTrustedRoot = errors.New("no Sigstore trusted root configured")
+	// ErrTransparencyLog: no transparency-log entry, or one that does not
+	// verify against the trusted root's logs.
+	ErrTransparencyLog = errors.New("transparency log check failed")
+	// ErrTimestamp: no verified time for the signature (integrated time or
+	// RFC 3161 timestamp), or a timestamp that does not verify.
+	ErrTimestamp = errors.New("timestamp check failed")
+	// ErrCertificate: the certificate does not chain to a trusted Fulcio CA,
+	// or the signature was made outside its validity.
+	ErrCertificate = errors.New("certificate check failed")
+	// ErrSCT: the certificate has no valid signed certificate timestamp from
+	// a CT log of the trusted root.
+	ErrSCT = errors.New("certificate transparency (SCT) check failed")
+	// ErrSignature: the signature over the content hash does not verify
+	// under the certificate's key.
+	ErrSignature = errors.New("keyless signature check failed")
 )
 
 // HowToPin tells a user what trust material to give; it ends every
@@ -36,6 +78,13 @@ var (
 const HowToPin = "pin the signer's public key with --dev-public-key KEY.pub, or give a policy file with --policy FILE " +
 	"(pinned dev keys and keyless identities), or require a keyless identity with --require-issuer URL and " +
 	"--require-identity-pattern RE; --insecure-trust-embedded-key checks integrity only"
+
+// HowToTrustKeyless tells a user how to say which keyless signers to trust:
+// a trusted root alone proves that Sigstore certified somebody, not who.
+const HowToTrustKeyless = "a keyless signature is trusted by its signer's identity, never by the trusted root alone: " +
+	"give --require-issuer URL (matched exactly) and --require-identity-pattern RE (anchor it: ^...$), " +
+	"or a policy file (--policy FILE) with \"keyless\" entries {\"issuer\": URL, \"identity\": ID} or {\"issuer\": URL, \"identity_pattern\": RE} " +
+	"and a \"trusted_root\" (see docs/keyless.md)"
 
 // PinnedKey is a trusted Ed25519 dev key.
 type PinnedKey struct {
@@ -62,8 +111,24 @@ type Policy struct {
 	// Identities are the keyless signers accepted.
 	Identities []Identity
 	// TrustedRoot is the path of a Sigstore trusted_root.json used to verify
-	// keyless signatures offline.
+	// keyless signatures offline. SetTrustedRoot (and LoadPolicy) load it
+	// into TrustedMaterial; set by hand alone, it is read on every keyless
+	// verification.
 	TrustedRoot string
+	// TrustedMaterial is what keyless signatures are checked against: the
+	// Fulcio CAs, transparency logs, timestamp authorities and CT logs of a
+	// trusted root (SetTrustedRoot), one refreshed through TUF (UseTUF), or
+	// any root.TrustedMaterial (tests use sigstore-go's VirtualSigstore).
+	TrustedMaterial root.TrustedMaterial
+	// SkipSCT accepts Fulcio certificates without a signed certificate
+	// timestamp. The public-good Fulcio embeds one in every certificate and
+	// it is required by default; a private Fulcio that logs to no CT log
+	// (fulcio --ct-log-url "") issues certificates without, and needs this.
+	SkipSCT bool
+	// RequireSignedTimestamp demands an RFC 3161 timestamp from a timestamp
+	// authority of the trusted root; by default a transparency log's
+	// integrated time also establishes when a keyless signature was made.
+	RequireSignedTimestamp bool
 
 	// RequireIssuer, when set, is demanded of every envelope whatever its
 	// method: a dev-key signature, which has no issuer, fails it.
@@ -85,9 +150,14 @@ type Result struct {
 	KeyID          string // dev-key: the reference's key fingerprint
 	TrustedBy      string // which part of the policy accepted the signer
 	Insecure       bool   // accepted only because of InsecureTrustEmbeddedKey
-	RekorLogIndex  int64
-	SignerIdentity string
-	SignerIssuer   string
+	RekorLogIndex  int64  // keyless: the transparency-log entry's index
+	SignerIdentity string // keyless: the certificate's first SAN (URI, email or OtherName)
+	SignerIssuer   string // keyless: the OIDC issuer (OID 1.3.6.1.4.1.57264.1.8, or .1.1)
+	// IntegratedTime is when the transparency log recorded a keyless
+	// signature (zero for a Rekor v2 log, which records none).
+	IntegratedTime time.Time
+	// Timestamps are the verified times the certificate was checked at.
+	Timestamps []Timestamp
 }
 
 // AddDevKey pins a public key.
@@ -149,6 +219,9 @@ func (p *Policy) Verify(env *envelope.Envelope) (*Result, error) {
 	}
 	res.Method = sig.Method
 	if p.IsEmpty() {
+		if sig.Method == envelope.MethodKeyless {
+			return res, fmt.Errorf("%w: %w: %s", ErrNoTrustMaterial, ErrNoKeylessIdentity, HowToTrustKeyless)
+		}
 		return res, fmt.Errorf("%w: %s", ErrNoTrustMaterial, HowToPin)
 	}
 	res.ContentHash = env.ContentHash()
@@ -156,7 +229,7 @@ func (p *Policy) Verify(env *envelope.Envelope) (*Result, error) {
 	case envelope.MethodDevKey:
 		return p.verifyDevKey(env, sig, res)
 	case envelope.MethodKeyless:
-		return res, fmt.Errorf("%w: %s signatures cannot be checked yet (keyless verification is not built in)", ErrUnsupported, sig.Method)
+		return p.verifyKeyless(sig, res)
 	}
 	return res, fmt.Errorf("%w: %q", ErrUnsupported, sig.Method)
 }

@@ -147,6 +147,9 @@ func TestVerifyFailures(t *testing.T) {
 	keyless := *signed
 	keyless.Signature = &envelope.Signature{Method: envelope.MethodKeyless, Certificate: "x", Bundle: "e30="}
 
+	unknownMethod := *signed
+	unknownMethod.Signature = &envelope.Signature{Method: "x509-pgp", Certificate: "x", Bundle: "e30="}
+
 	identityPolicy := &verify.Policy{RequireIssuer: "https://token.actions.githubusercontent.com"}
 	keylessOnly := &verify.Policy{}
 	if err := keylessOnly.AddIdentity("https://issuer.example", "ci@example.com", ""); err != nil {
@@ -168,7 +171,8 @@ func TestVerifyFailures(t *testing.T) {
 		{"whitespace in base64", pinSigner, &badBase64, devkey.ErrMalformed, "white space"},
 		{"dev-key under an issuer requirement", identityPolicy, signed, verify.ErrIdentityRequired, "carries no identity"},
 		{"dev-key under a keyless-only policy", keylessOnly, signed, verify.ErrIdentityRequired, "trusts only keyless signers"},
-		{"keyless not built in", pinSigner, &keyless, verify.ErrUnsupported, "sigstore-cosign"},
+		{"keyless under a dev-key-only policy", pinSigner, &keyless, verify.ErrNoKeylessIdentity, "pins only dev keys"},
+		{"unknown method", pinSigner, &unknownMethod, verify.ErrUnsupported, `"x509-pgp"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
