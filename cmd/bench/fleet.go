@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -297,9 +298,22 @@ func printJobs(w io.Writer, batch *fleet.Batch, jobs []fleet.Status) {
 	if batch != nil {
 		fmt.Fprintf(w, "batch %s (%s), submitted %s\n", batch.ID, batch.Name, batch.Submitted.Local().Format(time.DateTime))
 	}
+	// A batch of thousands of jobs gets a table of the interesting ones:
+	// running and failed first, then the rest, up to maxRows.
+	rows := jobs
+	if len(jobs) > maxRows {
+		rows = make([]fleet.Status, 0, maxRows)
+		for _, pass := range [][]fleet.State{{fleet.Running, fleet.Failed}, {fleet.Queued, fleet.Cancelled, fleet.Done}} {
+			for _, j := range jobs {
+				if len(rows) < maxRows && slices.Contains(pass, j.State) {
+					rows = append(rows, j)
+				}
+			}
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSTATE\tRUNNER\tPROGRESS\tATTEMPTS\tENVELOPES\tMODEL\tENGINE\tPOOL\t")
-	for _, j := range jobs {
+	for _, j := range rows {
 		progress := fmt.Sprintf("%d/%d", len(j.Points), len(j.Spec.Points))
 		if j.State == fleet.Running && j.Progress.Point > 0 {
 			progress = fmt.Sprintf("%d/%d (point %d)", len(j.Points), len(j.Spec.Points), j.Progress.Point)
@@ -312,15 +326,23 @@ func printJobs(w io.Writer, batch *fleet.Batch, jobs []fleet.Status) {
 			len(j.Points), j.Spec.Model.ID, j.Spec.Engine.Name, j.Spec.Pool)
 	}
 	tw.Flush()
+	if len(rows) < len(jobs) {
+		fmt.Fprintf(w, "(%d more jobs not shown; --json lists them all)\n", len(jobs)-len(rows))
+	}
 	s := fleet.Summarize(jobs)
 	fmt.Fprintf(w, "%d jobs: %d queued, %d running, %d done, %d failed, %d cancelled; %d envelopes\n",
 		s.Total, s.Queued, s.Running, s.Done, s.Failed, s.Cancelled, s.Envelopes)
+	reasons := 0
 	for _, j := range jobs {
-		if j.State == fleet.Failed || j.State == fleet.Cancelled {
+		if (j.State == fleet.Failed || j.State == fleet.Cancelled) && reasons < maxRows {
 			fmt.Fprintf(w, "  %s %s: %s\n", j.ID[:12], j.State, j.Reason)
+			reasons++
 		}
 	}
 }
+
+// maxRows bounds the rows of a jobs table.
+const maxRows = 200
 
 // watchJobs follows the jobs bucket and redraws the batch until it is
 // finished (or ctx ends).
@@ -337,6 +359,19 @@ func watchJobs(ctx context.Context, w io.Writer, store *fleet.Store, batch *flee
 		}
 	}
 	jobs := map[string]fleet.Status{}
+	// Counts kept as records change, so that a batch of 100,000 jobs does
+	// not cost a pass over every job per update.
+	var sum fleet.Summary
+	count := func(st fleet.Status, sign int) {
+		one := fleet.Summarize([]fleet.Status{st})
+		sum.Total += sign * one.Total
+		sum.Queued += sign * one.Queued
+		sum.Running += sign * one.Running
+		sum.Done += sign * one.Done
+		sum.Failed += sign * one.Failed
+		sum.Cancelled += sign * one.Cancelled
+		sum.Envelopes += sign * one.Envelopes
+	}
 	caughtUp := false
 	lastDraw := time.Time{}
 	draw := func(final bool) {
@@ -365,19 +400,14 @@ func watchJobs(ctx context.Context, w io.Writer, store *fleet.Store, batch *flee
 			printJobs(w, batch, list)
 			return
 		}
-		s := fleet.Summarize(list)
 		fmt.Fprintf(w, "%s  %d jobs: %d queued, %d running, %d done, %d failed, %d cancelled\n", time.Now().Format(time.TimeOnly),
-			s.Total, s.Queued, s.Running, s.Done, s.Failed, s.Cancelled)
+			sum.Total, sum.Queued, sum.Running, sum.Done, sum.Failed, sum.Cancelled)
 	}
 	finished := func() bool {
 		if batch != nil && len(jobs) < len(batch.Jobs) {
 			return false
 		}
-		list := make([]fleet.Status, 0, len(jobs))
-		for _, j := range jobs {
-			list = append(list, j)
-		}
-		return len(list) > 0 && fleet.Summarize(list).Finished()
+		return len(jobs) > 0 && sum.Finished()
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -398,13 +428,14 @@ func watchJobs(ctx context.Context, w io.Writer, store *fleet.Store, batch *flee
 			if e == nil {
 				caughtUp = true
 			} else if id, isJob := strings.CutPrefix(e.Key(), "job."); isJob && (batch == nil || inBatch[id]) {
-				if e.Operation() != jetstream.KeyValuePut {
+				if old, ok := jobs[id]; ok {
+					count(old, -1)
 					delete(jobs, id)
-				} else {
-					var st fleet.Status
-					if json.Unmarshal(e.Value(), &st) == nil {
-						jobs[id] = st
-					}
+				}
+				var st fleet.Status
+				if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &st) == nil {
+					jobs[id] = st
+					count(st, +1)
 				}
 			}
 			if !caughtUp {

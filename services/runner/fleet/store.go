@@ -108,11 +108,55 @@ func (s *Store) Batch(ctx context.Context, id string) (Batch, error) {
 	if err != nil {
 		return Batch{}, err
 	}
-	var b Batch
-	if err := json.Unmarshal(e.Value(), &b); err != nil {
+	var r batchRecord
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
 		return Batch{}, fmt.Errorf("fleet: batch %s: corrupt record: %w", id, err)
 	}
-	return b, nil
+	for n := range r.JobPages {
+		e, err := s.kv.Get(ctx, batchPageKey(id, n))
+		if err != nil {
+			return Batch{}, fmt.Errorf("fleet: batch %s: job list page %d: %w", id, n, err)
+		}
+		var page []string
+		if err := json.Unmarshal(e.Value(), &page); err != nil {
+			return Batch{}, fmt.Errorf("fleet: batch %s: job list page %d: %w", id, n, err)
+		}
+		r.Jobs = append(r.Jobs, page...)
+	}
+	return r.Batch, nil
+}
+
+// batchRecord is a batch as the bucket holds it: the job list in pages
+// of batchPageSize ids under their own keys, because a 100,000-job list
+// (3.5 MB of JSON) exceeds what one NATS message may carry.
+type batchRecord struct {
+	Batch
+	JobPages int `json:"job_pages,omitempty"`
+}
+
+const batchPageSize = 4096
+
+func batchPageKey(id string, n int) string { return fmt.Sprintf("batchjobs.%s.%d", id, n) }
+
+// createBatch records b unless a batch of that id exists (false).
+func (s *Store) createBatch(ctx context.Context, b *Batch) (bool, error) {
+	r := batchRecord{Batch: *b}
+	r.Jobs = nil
+	// The pages first: a reader that finds the record finds its pages.
+	// Writing them again on a resubmission is harmless (same content).
+	for start := 0; start < len(b.Jobs); start += batchPageSize {
+		page, _ := json.Marshal(b.Jobs[start:min(start+batchPageSize, len(b.Jobs))])
+		if _, err := s.kv.Put(ctx, batchPageKey(b.ID, r.JobPages), page); err != nil {
+			return false, err
+		}
+		r.JobPages++
+	}
+	data, _ := json.Marshal(&r)
+	_, err := s.kv.Create(ctx, batchKey(b.ID), data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Batches lists every batch, newest first.
@@ -154,30 +198,74 @@ func (s *Store) FindBatch(ctx context.Context, ref string) (Batch, error) {
 // Jobs returns the statuses of a batch's jobs (every job when batch is
 // nil), in the batch's order.
 func (s *Store) Jobs(ctx context.Context, batch *Batch) ([]Status, error) {
-	var ids []string
-	if batch != nil {
-		ids = batch.Jobs
-	} else {
-		keys, err := s.keys(ctx, "job.")
-		if err != nil {
-			return nil, err
+	if batch != nil && len(batch.Jobs) <= 256 {
+		out := make([]Status, 0, len(batch.Jobs))
+		for _, id := range batch.Jobs {
+			st, _, err := s.Job(ctx, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, st)
 		}
-		for _, k := range keys {
-			ids = append(ids, strings.TrimPrefix(k, "job."))
-		}
+		return out, nil
 	}
-	out := make([]Status, 0, len(ids))
-	for _, id := range ids {
-		st, _, err := s.Job(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
+	// Many jobs: one watcher streams every record, far faster than a
+	// request per job.
+	all, err := s.allJobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if batch == nil {
+		out := make([]Status, 0, len(all))
+		for _, st := range all {
+			out = append(out, st)
 		}
-		if err != nil {
-			return nil, err
+		sort.Slice(out, func(i, j int) bool {
+			if !out[i].Queued.Equal(out[j].Queued) {
+				return out[i].Queued.Before(out[j].Queued)
+			}
+			return out[i].ID < out[j].ID
+		})
+		return out, nil
+	}
+	out := make([]Status, 0, len(batch.Jobs))
+	for _, id := range batch.Jobs {
+		if st, ok := all[id]; ok {
+			out = append(out, st)
 		}
-		out = append(out, st)
 	}
 	return out, nil
+}
+
+// allJobs reads every job record.
+func (s *Store) allJobs(ctx context.Context) (map[string]Status, error) {
+	w, err := s.kv.Watch(ctx, "job.>", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	out := map[string]Status{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("fleet: the jobs bucket's watcher stopped")
+			}
+			if e == nil { // the current values have all arrived
+				return out, nil
+			}
+			var st Status
+			if err := json.Unmarshal(e.Value(), &st); err != nil {
+				return nil, fmt.Errorf("fleet: %s: corrupt record: %w", e.Key(), err)
+			}
+			out[st.ID] = st
+		}
+	}
 }
 
 func (s *Store) keys(ctx context.Context, prefix string) ([]string, error) {

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -101,12 +100,12 @@ func Submit(ctx context.Context, js jetstream.JetStream, store *Store, jobs []Jo
 	if firstErr != nil {
 		return res, firstErr
 	}
-	b, _ := json.Marshal(&batch)
-	if _, err := store.kv.Create(ctx, batchKey(batch.ID), b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	created, err := store.createBatch(ctx, &batch)
+	if err != nil {
 		return res, fmt.Errorf("fleet: recording batch %s: %w", batch.ID, err)
-	} else if err != nil {
-		old, gerr := store.Batch(ctx, batch.ID)
-		if gerr == nil {
+	}
+	if !created {
+		if old, err := store.Batch(ctx, batch.ID); err == nil {
 			res.Batch = old // the first submission's record (and time)
 		}
 	}

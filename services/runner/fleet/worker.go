@@ -168,42 +168,26 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 			cfg.OnSettled(id, state)
 		}
 	}
-	st, _, err := cfg.Store.Job(sctx, id)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			log.Error().Msg("a job message without a job record: dead-lettered")
-			w.deadLetter(sctx, msg, "no record of job "+id+" in the jobs bucket")
-			settled(Failed)
-			return
-		}
-		log.Warn().Err(err).Msg("reading the job record; will retry")
-		msg.NakWithDelay(time.Second)
-		return
-	}
-	if st.State.Final() {
-		msg.Ack() // cancelled while queued, or a repeated delivery
-		settled(st.State)
-		return
-	}
-	if !Satisfies(cfg.Labels, st.Spec.Labels) {
-		// Another runner of the pool may have the labels.
-		msg.NakWithDelay(time.Second)
-		return
-	}
-
-	// Claim it: close an attempt whose runner vanished, fail the job if
-	// it has used up its attempts, else start a new attempt.
+	// Claim it, in one compare-and-set of its record: leave a job that is
+	// over (cancelled while queued, or a repeated delivery) or that needs
+	// labels this runner lacks; close an attempt whose runner vanished;
+	// fail the job if it has used up its attempts; else start an attempt.
 	var gaveUp string
-	st, err = cfg.Store.Update(sctx, id, func(s *Status) error {
+	notMine := false
+	st, err := cfg.Store.Update(sctx, id, func(s *Status) error {
+		if s.State.Final() {
+			return errNoChange
+		}
+		if !Satisfies(cfg.Labels, s.Spec.Labels) {
+			notMine = true
+			return errNoChange
+		}
 		now := time.Now().UTC()
 		for i := range s.Attempts {
 			a := &s.Attempts[i]
 			if a.Finished.IsZero() {
 				a.Finished, a.Error = now, fmt.Sprintf("runner %s stopped responding", a.Runner)
 			}
-		}
-		if s.State.Final() {
-			return errNoChange
 		}
 		if failed := s.failures(); failed >= s.maxAttempts() {
 			s.State, s.Finished, s.Runner = Failed, now, ""
@@ -215,8 +199,19 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		s.Attempts = append(s.Attempts, Attempt{Runner: cfg.ID, Started: now})
 		return nil
 	})
+	if errors.Is(err, ErrNotFound) {
+		log.Error().Msg("a job message without a job record: dead-lettered")
+		w.deadLetter(sctx, msg, "no record of job "+id+" in the jobs bucket")
+		settled(Failed)
+		return
+	}
 	if err != nil {
 		log.Warn().Err(err).Msg("claiming the job; will retry")
+		msg.NakWithDelay(time.Second)
+		return
+	}
+	if notMine {
+		// Another runner of the pool may have the labels.
 		msg.NakWithDelay(time.Second)
 		return
 	}
@@ -372,9 +367,22 @@ func (w *Worker) keepAlive(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
+// cancelWatchDelay is how long a job runs before its runner watches its
+// record for a cancellation. A watcher costs the server a consumer; jobs
+// that end sooner do not need one, and a cancellation made meanwhile is
+// seen when the watcher starts (its first value is the current record).
+const cancelWatchDelay = time.Second
+
 // watchCancel stops the job when its record says cancelled.
 func (w *Worker) watchCancel(ctx context.Context, id string, cancel context.CancelCauseFunc) {
-	watcher, err := w.cfg.Store.kv.Watch(ctx, jobKey(id), jetstream.UpdatesOnly())
+	delay := time.NewTimer(cancelWatchDelay)
+	defer delay.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-delay.C:
+	}
+	watcher, err := w.cfg.Store.kv.Watch(ctx, jobKey(id))
 	if err != nil {
 		return
 	}
