@@ -549,7 +549,7 @@ does not exist; 2 bad flags.`,
 			case err != nil:
 				return fail(exitFailed, "subscribing to %s on %s: %v", bus.StreamResults, nf.serverURL(), err)
 			}
-			msgs, err := cons.Messages()
+			msgs, err := cons.Messages(jetstream.WithMessagesErrOnMissingHeartbeat(false)) // it pulls again by itself
 			if err != nil {
 				return fail(exitFailed, "subscribing to %s on %s: %v", bus.StreamResults, nf.serverURL(), err)
 			}

@@ -194,7 +194,10 @@ func RunStage(ctx context.Context, js jetstream.JetStream, cfg StageConfig) erro
 	}
 	defer reaper.Unsubscribe()
 
-	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Concurrency))
+	// A missed heartbeat (a busy server, a slow network) is not the end of
+	// the subscription: the iterator pulls again by itself. Reported, it
+	// would stop the stage.
+	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Concurrency), jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Name, err)
 	}

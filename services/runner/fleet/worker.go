@@ -117,7 +117,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 	defer func() { stopAd(); <-adDone }()
 
-	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Concurrency))
+	// A missed heartbeat is not fatal: the iterator pulls again by itself.
+	it, err := cons.Messages(jetstream.PullMaxMessages(cfg.Concurrency), jetstream.WithMessagesErrOnMissingHeartbeat(false))
 	if err != nil {
 		return err
 	}
