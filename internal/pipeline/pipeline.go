@@ -86,7 +86,13 @@ type Options struct {
 	// SignerKey is the signer's dev key; nil loads DataDir/keys/signer.key,
 	// generating it on first use.
 	SignerKey ed25519.PrivateKey
-	// Policy is what the verifier trusts; nil pins the signer's key (and
+	// Signer, if set, is what the signer role signs with instead of the dev
+	// key: a keyless Sigstore signer from signer.NewKeyless (an OIDC token
+	// per envelope, a Fulcio certificate, a transparency-log entry), or
+	// signer.DevKey. With a Signer the verifier role needs an explicit
+	// Policy: one naming the keyless identity and a trusted root.
+	Signer signer.EnvelopeSigner
+	// Policy is what the verifier trusts; nil pins the signer's dev key (and
 	// nothing else).
 	Policy *verify.Policy
 
@@ -146,6 +152,9 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	if opts.S3.Bucket == "" {
 		opts.S3.Bucket = "bench"
 	}
+	if opts.Signer != nil && has(opts.Roles, RoleVerifier) && opts.Policy == nil {
+		return nil, errors.New("pipeline: with a keyless signer, give the verifier a Policy (the signer's issuer and identity, and a trusted root)")
+	}
 	// Absolute, because the embedded S3 server changes the process's
 	// working directory while it runs (see objstore.StartServer).
 	dir, err := filepath.Abs(opts.DataDir)
@@ -157,13 +166,14 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		return nil, fmt.Errorf("pipeline: data directory: %w", err)
 	}
 	p = &Pipeline{opts: opts, done: make(chan struct{})}
+	started := p // p itself is nil once an error is returned
 	defer func() {
 		if err != nil {
-			if p.cancel != nil {
-				p.cancel()
-				p.wg.Wait()
+			if started.cancel != nil {
+				started.cancel()
+				started.wg.Wait()
 			}
-			p.closeResources()
+			started.closeResources()
 		}
 	}()
 	log := opts.Log
@@ -223,7 +233,7 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 			p.ownCat = true
 		}
 	}
-	if has(opts.Roles, RoleSigner) || (has(opts.Roles, RoleVerifier) && opts.Policy == nil) {
+	if (has(opts.Roles, RoleSigner) && opts.Signer == nil) || (has(opts.Roles, RoleVerifier) && opts.Policy == nil) {
 		if p.key = opts.SignerKey; p.key == nil {
 			if p.key, err = LoadOrCreateKey(filepath.Join(opts.DataDir, "keys", "signer.key")); err != nil {
 				return nil, err
@@ -299,7 +309,7 @@ func (p *Pipeline) startRole(ctx context.Context, r Role) error {
 	switch r {
 	case RoleSigner:
 		run = func() error {
-			return signer.Run(ctx, signer.Config{JS: p.js, Key: p.key, Concurrency: o.Concurrency,
+			return signer.Run(ctx, signer.Config{JS: p.js, Signer: o.Signer, Key: p.key, Concurrency: o.Concurrency,
 				MaxEnvelopeBytes: o.MaxEnvelopeBytes, Log: log, OnProcessed: processed, Tuning: o.Tuning})
 		}
 	case RoleVerifier:

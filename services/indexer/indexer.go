@@ -20,6 +20,7 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
+	"github.com/inferencebench/bench/pkg/envelope/keyless"
 )
 
 // Config configures an indexer.
@@ -83,7 +84,9 @@ func (ix *indexer) handle(ctx context.Context, m *bus.Message) ([]bus.Output, er
 	}
 	entry := Entry(env, hash, m.Data)
 	entry.EnvelopeURI = ix.store.URI(key)
-	entry.SignerIdentity = identity(env, m)
+	if id := identity(env, m); id != "" {
+		entry.SignerIdentity = id // what the verifier matched against the policy
+	}
 	entry.JobID, entry.BatchID = m.Header.Get(bus.HdrJobID), m.Header.Get(bus.HdrBatchID)
 	if _, err := ix.batch.put(ctx, entry); err != nil {
 		return nil, fmt.Errorf("writing the catalog: %w", err) // retried: the catalog is idempotent
@@ -132,6 +135,13 @@ func Entry(env *envelope.Envelope, hash string, raw []byte) catalog.Entry {
 		if s.Method == envelope.MethodDevKey {
 			if pub, err := devkey.EmbeddedKey(s); err == nil {
 				e.SignerKeyID = devkey.KeyID(pub)
+			}
+		}
+		if s.Method == envelope.MethodKeyless {
+			// The verifier checked the certificate; the catalog records
+			// whom it names.
+			if b, err := keyless.ParseSignature(s); err == nil {
+				e.SignerIdentity, e.SignerIssuer, _ = keyless.CertificateIdentity(b.Certificate)
 			}
 		}
 	}

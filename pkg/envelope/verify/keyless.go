@@ -133,6 +133,21 @@ func (p *Policy) trustedMaterial() (root.TrustedMaterial, error) {
 		"(or fetch the public-good one online with --tuf)", ErrNoTrustedRoot)
 }
 
+// CheckKeylessReady reports a policy that names keyless signers (identities,
+// or --require-issuer / --require-identity-pattern) but has no trusted root
+// to check their certificates against, so that a long-running verifier
+// fails at start-up rather than rejecting every keyless envelope.
+func (p *Policy) CheckKeylessReady() error {
+	if len(p.Identities) == 0 && !p.requiresIdentity() {
+		return nil
+	}
+	if p.TrustedMaterial == nil && p.TrustedRoot == "" {
+		return fmt.Errorf("%w: the policy trusts keyless signers; give a Sigstore trusted_root.json with --trusted-root FILE or \"trusted_root\" in the policy file "+
+			"(or fetch the public-good one online with --tuf)", ErrNoTrustedRoot)
+	}
+	return nil
+}
+
 // trustsKeyless reports whether the policy can accept any keyless signer:
 // a named identity, or both an issuer and an identity requirement.
 func (p *Policy) trustsKeyless() bool {
