@@ -86,7 +86,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 		// Each connection to :memory: is a separate database, and a URI would
 		// bypass the connection settings, so the writer and readers would
 		// not share what they see.
-		return nil, fmt.Errorf("%w: open sqlite catalog: %q: need a file path, not a URI or :memory:", ErrInvalid, path)
+		return nil, fmt.Errorf("%w: open sqlite catalog: %q: need a file path (not a URI, not :memory:)", ErrInvalid, path)
 	case strings.ContainsRune(path, '?'):
 		return nil, fmt.Errorf("%w: open sqlite catalog: %q: the driver reads '?' as the start of its parameters", ErrInvalid, path)
 	}

@@ -475,11 +475,10 @@ func (m *Matrix) Expand() ([]Job, error) {
 						for r := 1; r <= repeats; r++ {
 							s := Spec{
 								Batch: m.Batch, Pool: pool, Labels: labels,
-								Model:  ModelSpec{ID: mo.ID, Revision: mo.Revision},
-								Engine: EngineSpec{Name: e.Name, Version: e.Version, Launch: e.Launch, Endpoint: e.Endpoint, Env: e.Env, ReadyTimeout: e.ReadyTimeout, Quantization: e.Quantization},
-								Dataset: DatasetSpec{Spec: d.Spec, InputLen: d.InputLen, OutputLen: d.OutputLen,
-									InputRange: d.InputRange, OutputRange: d.OutputRange, IgnoreEOS: d.IgnoreEOS},
-								Points: points, Seed: seed, Repeat: r,
+								Model:   ModelSpec(mo),
+								Engine:  EngineSpec{Name: e.Name, Version: e.Version, Launch: e.Launch, Endpoint: e.Endpoint, Env: e.Env, ReadyTimeout: e.ReadyTimeout, Quantization: e.Quantization},
+								Dataset: DatasetSpec(d),
+								Points:  points, Seed: seed, Repeat: r,
 								API: m.API, NoStream: m.NoStream, Extra: m.Extra, SLOTemplate: m.SLOTemplate, SLO: m.SLO,
 								Warmup: m.Warmup, Cooldown: m.Cooldown, Timeout: m.Timeout,
 								SuiteID: m.SuiteID, SuiteVersion: m.SuiteVersion,
