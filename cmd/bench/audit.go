@@ -30,8 +30,15 @@ type auditRow struct {
 	ModelID     string `json:"model_id"`
 	ContentHash string `json:"content_hash"`
 	KeyID       string `json:"key_id,omitempty"`
-	Stage       string `json:"stage,omitempty"` // load or verify, for failures
-	Reason      string `json:"reason,omitempty"`
+	// Keyless signatures: who signed, where it is logged, when.
+	SignerIdentity string `json:"signer_identity,omitempty"`
+	SignerIssuer   string `json:"signer_issuer,omitempty"`
+	RekorLogIndex  *int64 `json:"rekor_log_index,omitempty"`
+	IntegratedTime string `json:"integrated_time,omitempty"`
+	// Timestamps are the verified RFC 3161 timestamps (RFC 3339, UTC).
+	Timestamps []string `json:"rfc3161_timestamps,omitempty"`
+	Stage      string   `json:"stage,omitempty"` // load or verify, for failures
+	Reason     string   `json:"reason,omitempty"`
 }
 
 func newAuditCommand() *cobra.Command {
@@ -41,12 +48,18 @@ func newAuditCommand() *cobra.Command {
 		workers int
 	)
 	cmd := &cobra.Command{
-		Use:   "audit DIR|FILE... [--policy FILE | --dev-public-key PEM] [--json]",
+		Use:   "audit DIR|FILE... [--policy FILE | --dev-public-key PEM | --trusted-root FILE --require-issuer URL --require-identity-pattern RE] [--json]",
 		Short: "Verify every envelope under directories and summarise",
 		Long: `audit verifies every *.json file under the given directories (recursively) and
 files, on every core, under the same trust rules as 'bench verify', and prints
 a table with the failures first and a summary line. With --json it prints the
-rows as JSON instead (schema "inferencebench.audit.v1").
+rows as JSON instead (schema "inferencebench.audit.v1"): keyless rows carry
+signer_identity, signer_issuer, rekor_log_index, integrated_time and
+rfc3161_timestamps.
+
+Keyless envelopes are checked offline against --trusted-root (or the policy
+file's "trusted_root"), and their signer against the issuer and identity
+rules; see 'bench verify --help' and docs/keyless.md.
 
 The exit status is 0 when every envelope verified, 1 when any failed (to load
 or to verify), 2 when the flags or paths could not be used.`,
@@ -168,6 +181,19 @@ func auditOne(path string, policy *verify.Policy) auditRow {
 	row.ModelID = env.Model.ID
 	res, err := policy.Verify(env)
 	row.Method, row.KeyID = res.Method, res.KeyID
+	row.SignerIdentity, row.SignerIssuer = res.SignerIdentity, res.SignerIssuer
+	if res.RekorLogIndex >= 0 {
+		idx := res.RekorLogIndex
+		row.RekorLogIndex = &idx
+	}
+	if !res.IntegratedTime.IsZero() {
+		row.IntegratedTime = res.IntegratedTime.UTC().Format(time.RFC3339)
+	}
+	for _, ts := range res.Timestamps {
+		if ts.Kind == "rfc3161" {
+			row.Timestamps = append(row.Timestamps, ts.Time.UTC().Format(time.RFC3339Nano))
+		}
+	}
 	if len(res.ContentHash) == 64 {
 		row.ContentHash = res.ContentHash
 	} else {
@@ -183,13 +209,15 @@ func auditOne(path string, policy *verify.Policy) auditRow {
 
 func printAuditTable(w io.Writer, rows []auditRow, failed int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tENVELOPE\tMODEL\tMETHOD\tCONTENT_HASH\tREASON")
+	fmt.Fprintln(tw, "STATUS\tENVELOPE\tMODEL\tMETHOD\tSIGNER\tCONTENT_HASH\tREASON")
 	for _, r := range rows {
 		status, reason := "ok", ""
 		if !r.OK {
 			status, reason = "FAIL", r.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", status, r.Path, clip(r.ModelID, 40), r.Method, r.ContentHash[:min(12, len(r.ContentHash))], clip(reason, 120))
+		signer := cmp.Or(r.SignerIdentity, r.KeyID, "-")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", status, r.Path, clip(r.ModelID, 40), r.Method, clip(signer, 60),
+			r.ContentHash[:min(12, len(r.ContentHash))], clip(reason, 120))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d / %d envelopes verified (%d failed)\n", len(rows)-failed, len(rows), failed)

@@ -153,48 +153,79 @@ func serve(cmd *cobra.Command, log zerolog.Logger, nc *nats.Conn, run func(ctx c
 func newSignerCommand() *cobra.Command {
 	var (
 		sf       serviceFlags
+		kf       keylessFlags
 		keyPath  string
 		generate bool
 	)
 	cmd := &cobra.Command{
-		Use:   "signer --key FILE [--nats URL]",
-		Short: "Run the signer role: sign unsigned envelopes with a dev key",
+		Use:   "signer (--key FILE | --keyless [--identity-token-file FILE] [--signing-config FILE]) [--nats URL]",
+		Short: "Run the signer role: sign unsigned envelopes with a dev key or keylessly",
 		Long: `signer consumes the unsigned envelopes runners publish (stream BENCH_UNSIGNED),
-signs each with an Ed25519 dev key and publishes it to BENCH_SIGNED. The key
-never travels on the bus. Malformed, oversized or already-signed messages go
-to the dead-letter stream with the reason. Several signers share the work.`,
+signs each and publishes it to BENCH_SIGNED. Malformed, oversized or
+already-signed messages go to the dead-letter stream with the reason; a
+signature that fails for a passing reason (token, Fulcio, Rekor unreachable)
+is retried. Several signers share the work.
+
+With --key it signs with an Ed25519 dev key, which never travels on the bus.
+
+With --keyless it signs through Sigstore as the identity of its OIDC token,
+obtained afresh for every envelope: from --identity-token-file (read for
+every envelope, so a Kubernetes projected service-account token or a SPIFFE
+JWT-SVID rotated on disk is picked up), else $SIGSTORE_ID_TOKEN, else the
+GitHub Actions ambient token. A service never signs anybody in
+interactively. Services: --signing-config FILE, or --fulcio-url, --rekor-url
+[--rekor-version 2] and --tsa-url; by default the public-good instance.
+--trusted-root checks each new bundle before it is published. Verifiers must
+trust the token's identity (docs/keyless.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := sf.logger(cmd, "signer")
 			if err != nil {
 				return err
 			}
+			if err := kf.check(cmd.Flags()); err != nil {
+				return fail(exitInvalid, "%v", err)
+			}
 			keyPath = flagOrEnv(cmd.Flags(), "key", keyPath, "BENCH_SIGNER_KEY")
-			if keyPath == "" {
-				return fail(exitInvalid, "--key is required: the signer's dev key (create one with 'bench keygen' or --generate-key)")
-			}
-			var key []byte
-			if generate {
-				key, err = pipeline.LoadOrCreateKey(keyPath)
-			} else {
-				key, err = devkey.LoadPrivateKey(keyPath)
-			}
-			if err != nil {
-				return fail(exitInvalid, "--key: %v", err)
+			var sign signer.EnvelopeSigner
+			switch {
+			case kf.enabled && cmd.Flags().Changed("key"):
+				return fail(exitInvalid, "give --key (dev key) or --keyless (Sigstore), not both")
+			case kf.enabled:
+				ks, err := signer.NewKeyless(kf.config(cmd.Flags(), false))
+				if err != nil {
+					return fail(exitInvalid, "--keyless: %v", err)
+				}
+				log.Info().Str("services", ks.String()).Msg("keyless signing")
+				sign = ks
+			case keyPath == "":
+				return fail(exitInvalid, "--key is required: the signer's dev key (create one with 'bench keygen' or --generate-key), or sign keylessly with --keyless")
+			default:
+				var key []byte
+				if generate {
+					key, err = pipeline.LoadOrCreateKey(keyPath)
+				} else {
+					key, err = devkey.LoadPrivateKey(keyPath)
+				}
+				if err != nil {
+					return fail(exitInvalid, "--key: %v", err)
+				}
+				log.Info().Str("key_id", devkey.KeyID(key[32:])).Msg("signing key loaded")
+				sign = signer.DevKey(key)
 			}
 			nc, js, err := sf.connect(cmd.Context(), "signer", log)
 			if err != nil {
 				return err
 			}
-			log.Info().Str("key_id", devkey.KeyID(key[32:])).Msg("signing key loaded")
 			return serve(cmd, log, nc, func(ctx context.Context) error {
-				return signer.Run(ctx, signer.Config{JS: js, Key: key, Concurrency: sf.concurrency, Log: log})
+				return signer.Run(ctx, signer.Config{JS: js, Signer: sign, Concurrency: sf.concurrency, Log: log})
 			})
 		},
 	}
 	sf.register(cmd.Flags(), false)
 	cmd.Flags().StringVar(&keyPath, "key", "", "the dev key (PKCS#8 PEM) to sign with (env BENCH_SIGNER_KEY)")
 	cmd.Flags().BoolVar(&generate, "generate-key", false, "create the key (and its .pub beside it) if the file does not exist")
+	kf.register(cmd.Flags(), false, true)
 	return cmd
 }
 
@@ -204,14 +235,19 @@ func newVerifierCommand() *cobra.Command {
 		trust trustFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "verifier (--dev-public-key PEM | --policy FILE) [--nats URL] [--s3-endpoint URL]",
+		Use:   "verifier (--dev-public-key PEM | --policy FILE | --trusted-root FILE --require-issuer URL --require-identity-pattern RE) [--nats URL] [--s3-endpoint URL]",
 		Short: "Run the verifier role: re-check signed envelopes and their traces",
 		Long: `verifier consumes signed envelopes (stream BENCH_SIGNED) and re-derives
 everything they claim: schema and hardware fingerprint hash, content hash,
 signature, the signer under the trust policy, the trace object's sha256
 (fetched from S3), and every summary metric recomputed from the trace. What
 passes goes to BENCH_VERIFIED byte for byte; everything else to the
-dead-letter stream with the reason. With no trust material nothing passes.`,
+dead-letter stream with the reason. With no trust material nothing passes.
+
+Keyless envelopes are verified offline against the policy's trusted root
+(--trusted-root, or "trusted_root" in --policy; --tuf fetches and refreshes
+one online), and their signer's issuer and identity against the policy's
+keyless rules (docs/keyless.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := sf.logger(cmd, "verifier")
@@ -229,7 +265,10 @@ dead-letter stream with the reason. With no trust material nothing passes.`,
 				log.Warn().Msg(w)
 			}
 			if policy.IsEmpty() {
-				return fail(exitInvalid, "no trust material: pin the signer's key with --dev-public-key or give --policy (the verifier accepts nothing otherwise)")
+				return fail(exitInvalid, "no trust material: pin the signer's key with --dev-public-key, give --policy, or trust a keyless signer with --trusted-root, --require-issuer and --require-identity-pattern (the verifier accepts nothing otherwise)")
+			}
+			if err := policy.CheckKeylessReady(); err != nil {
+				return fail(exitInvalid, "%v", err)
 			}
 			nc, js, err := sf.connect(cmd.Context(), "verifier", log)
 			if err != nil {

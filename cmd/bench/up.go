@@ -23,6 +23,7 @@ import (
 	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/pipeline"
 	"github.com/inferencebench/bench/services/runner/fleet"
+	"github.com/inferencebench/bench/services/signer"
 )
 
 // serveAPI serves the results API over cat on addr until ctx ends.
@@ -64,6 +65,7 @@ func newUpCommand() *cobra.Command {
 	var (
 		sf                   serviceFlags
 		trust                trustFlags
+		kf                   keylessFlags
 		dataDir, roles       string
 		httpAddr, natsListen string
 		s3Listen             string
@@ -80,7 +82,10 @@ one process, on embedded defaults kept under --data-dir:
   catalog               SQLite, DIR/catalog.db
   signer key            DIR/keys/signer.key (created on first start); the
                         verifier pins its public key, plus any --dev-public-key
-                        or --policy given
+                        or --policy given. With --keyless the signer signs
+                        through Sigstore instead (see 'bench signer --help')
+                        and the verifier trusts only what --policy or
+                        --trusted-root/--require-* name
   results API           --http (GET /api/v1/results, /api/v1/results/HASH,
                         /healthz, /readyz)
 
@@ -123,7 +128,26 @@ or SIGTERM, then drains. Runners on this machine publish into it with
 			for _, w := range warnings {
 				log.Warn().Msg(w)
 			}
-			if !policy.IsEmpty() {
+			if err := kf.check(cmd.Flags()); err != nil {
+				return fail(exitInvalid, "%v", err)
+			}
+			if kf.enabled {
+				// Keyless: the verifier trusts exactly what the operator
+				// says, which must name the signer's identity and a root.
+				if policy.IsEmpty() || policy.CheckKeylessReady() != nil || (len(policy.Identities) == 0 && policy.RequireIssuer == "") {
+					return fail(exitInvalid, "--keyless: tell the verifier whom to trust: --trusted-root FILE with --require-issuer URL and "+
+						"--require-identity-pattern RE, or --policy FILE with keyless entries and a trusted_root (docs/keyless.md)")
+				}
+				cfg := kf.config(cmd.Flags(), false)
+				cfg.TrustedMaterial = policy.TrustedMaterial
+				ks, err := signer.NewKeyless(cfg)
+				if err != nil {
+					return fail(exitInvalid, "--keyless: %v", err)
+				}
+				log.Info().Str("services", ks.String()).Msg("keyless signing")
+				opts.Signer = ks
+				opts.Policy = policy
+			} else if !policy.IsEmpty() {
 				// The operator's pins, plus the pipeline's own signer.
 				key, err := pipeline.LoadOrCreateKey(filepath.Join(dataDir, "keys", "signer.key"))
 				if err != nil {
@@ -161,6 +185,7 @@ or SIGTERM, then drains. Runners on this machine publish into it with
 	f.StringVar(&s3Listen, "s3-listen", "127.0.0.1:9000", "the embedded S3 server's address (port 0: any free port)")
 	sf.register(f, true)
 	trust.register(f)
+	kf.register(f, false, false)
 	return cmd
 }
 
