@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 5m
 BENCHTIME   ?= 2s
 
-.PHONY: all build test test-short lint bench fuzz schemas demo compose-check clean
+.PHONY: all build test test-short lint bench fuzz schemas demo compose-check clean sigstore-prebuild sigstore-test
 
 all: build
 
@@ -29,6 +29,19 @@ test:
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+## sigstore-prebuild: build Fulcio, Rekor v2, the TSA and cosign (pinned
+## releases, from the module proxy) into the cache the stack tests use
+## ($INFERENCEBENCH_SIGSTORE_CACHE, else ~/.cache/inferencebench/sigstore);
+## minutes when cold, a second when cached. `make test` runs the stack tests
+## too and builds what is missing, but inside a test's time limit.
+sigstore-prebuild:
+	$(GO) run ./internal/sigstorestack/cmd/prebuild
+
+## sigstore-test: only the tests against the real local Sigstore stack
+## (loopback, in a network namespace with no route out; docs/operations.md).
+sigstore-test: sigstore-prebuild
+	INFERENCEBENCH_SIGSTORE_REQUIRE=1 $(GO) test -count=1 -v ./internal/sigstorestack
 
 ## lint: formatting, go vet and staticcheck on both modules.
 lint:
