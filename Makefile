@@ -23,9 +23,11 @@ LDFLAGS     := -X main.gitCommit=$(GIT_COMMIT)
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bench
 
-## test: every test of both modules, with the race detector.
+## test: every test of both modules, with the race detector; then the TTFT/TPOT
+## accuracy check again without it (it is a claim about a normal build).
 test:
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run '^TestTTFTAndTPOTAccuracy$$' -v ./services/runner
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
@@ -58,6 +60,7 @@ fuzz:
 	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./canonjson
 	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzAppendFloat$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./canonjson
 	cd pkg/envelope && $(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s .
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./services/runner/trace
 
 ## schemas: regenerate schemas/ from the Go types.
 schemas:
