@@ -23,11 +23,13 @@ LDFLAGS     := -X main.gitCommit=$(GIT_COMMIT)
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bench
 
-## test: every test of both modules, with the race detector; then the TTFT/TPOT
-## accuracy check again without it (it is a claim about a normal build).
+## test: every test of both modules, with the race detector; then, without it,
+## the two checks the race detector distorts: TTFT/TPOT accuracy (a timing
+## claim about a normal build) and the full single-byte mutation sweep (under
+## -race it samples every 7th position), one package at a time.
 test:
 	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -count=1 -run '^TestTTFTAndTPOTAccuracy$$' -v ./services/runner
+	$(GO) test -count=1 -p 1 -v -run '^(TestTTFTAndTPOTAccuracy|TestEverySingleByteMutationIsCaught)$$' ./services/runner ./pkg/envelope/verify
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
