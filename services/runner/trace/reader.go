@@ -1,21 +1,24 @@
 package trace
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 )
 
-// readBatchRows is how many rows the reader decodes from Arrow at a time.
+// readBatchRows is the most levels (rows, for every column but itl_ns)
+// the reader asks arrow-go's column readers for at a time.
 const readBatchRows = 64 * 1024
 
 // maxPrealloc caps the capacity reserved from the row count in the footer,
@@ -53,80 +56,80 @@ func ReadFile(path string) (Metadata, []Record, error) {
 // Errors: ErrUnsupportedVersion for a trace of another format version,
 // ErrNotTrace for Parquet that is not a trace, and a wrapped decoding error
 // for anything truncated or corrupt. Read does not panic on bad input
-// (though a footer that declares absurd sizes can still exhaust memory).
+// (though a footer that declares absurd row counts can still exhaust
+// memory: Parquet's run-length encoding stores a million NULLs in a few
+// bytes).
+//
+// Read decodes the column chunks that the Writer writes with a decoder of
+// its own (pages.go), several times faster than arrow-go's column readers
+// on short traces, and any other chunk, or one that decoder finds fault
+// with, with arrow-go's column readers, whose answer then stands. The
+// results are the same either way (FuzzRead checks this).
 func Read(r io.ReaderAt, size int64) (meta Metadata, recs []Record, err error) {
+	meta, recs, _, err = read(r, size, false)
+	return meta, recs, err
+}
+
+// readStats says how a read went, for tests.
+type readStats struct {
+	fallbacks int // column chunks read with arrow-go's column readers
+	panics    int // of those, chunks on which the page decoder panicked
+}
+
+// read is Read, and also says how many column chunks it read with
+// arrow-go's column readers. arrowOnly makes it read every chunk so, as a
+// reference for tests and benchmarks.
+func read(r io.ReaderAt, size int64, arrowOnly bool) (meta Metadata, recs []Record, st readStats, err error) {
 	// arrow-go's decoders panic on some malformed inputs (bad dictionary
 	// indices, zstd frames, offsets); a trace file arrives over the network
 	// and must never take the verifier down, so turn those into errors.
+	// Everything below runs on this goroutine, where the panic can be
+	// recovered.
 	defer func() {
 		if p := recover(); p != nil {
-			meta, recs, err = Metadata{}, nil, fmt.Errorf("trace: corrupt parquet file: %v", p)
+			meta, recs, st, err = Metadata{}, nil, readStats{}, fmt.Errorf("trace: corrupt parquet file: %v", p)
 		}
 	}()
 	if r == nil {
-		return Metadata{}, nil, errors.New("trace: read: nil io.ReaderAt")
+		return Metadata{}, nil, readStats{}, errors.New("trace: read: nil io.ReaderAt")
 	}
 	if size < 0 {
-		return Metadata{}, nil, fmt.Errorf("trace: read: negative size %d", size)
+		return Metadata{}, nil, readStats{}, fmt.Errorf("trace: read: negative size %d", size)
 	}
 
-	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size))
+	sr := io.NewSectionReader(r, 0, size)
+	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	props.MaxUncompressedPageSize, props.MaxCompressedPageSize = maxPageSize, maxCompressedPageSize
+	pf, err := file.NewParquetReader(sr, file.WithReadProps(props))
 	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("trace: opening parquet: %w", err)
+		return Metadata{}, nil, readStats{}, fmt.Errorf("trace: opening parquet: %w", err)
 	}
 	defer pf.Close()
 
 	meta, err = readMetadata(pf)
 	if err != nil {
-		return Metadata{}, nil, err
+		return Metadata{}, nil, readStats{}, err
 	}
-
-	// Columns are decoded serially (Parallel: false): a decoder panic in
-	// one of pqarrow's worker goroutines could not be recovered here.
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, memory.DefaultAllocator)
-	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("trace: opening parquet: %w", err)
+	d := decoders.Get().(*decoder)
+	defer d.release()
+	d.pf, d.chunks.r, d.chunks.size, d.chunkBytes, d.stats = pf, sr, size, 0, readStats{}
+	// Files from parquet-mr 1.2.8 and older understate their chunk sizes,
+	// which arrow-go makes up for.
+	d.arrowOnly = arrowOnly || pf.MetaData().WriterVersion().LessThan(metadata.Parquet816FixedVersion)
+	if d.cols, err = findColumns(pf.MetaData()); err != nil {
+		return Metadata{}, nil, readStats{}, err
 	}
-	sc, err := fr.Schema()
-	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("trace: parquet schema: %w", err)
-	}
-	fields, err := columnIndices(sc)
-	if err != nil {
-		return Metadata{}, nil, err
-	}
-	// GetRecordReader selects Parquet leaf columns, not Arrow fields; every
-	// trace column has exactly one leaf. The batches it returns hold the
-	// fields in the order of the leaves asked for, i.e. the trace order.
-	var cols [numColumns]int
-	for i, fi := range fields {
-		leaf, err := leafIndex(fr.Manifest, fi)
-		if err != nil {
-			return Metadata{}, nil, err
-		}
-		cols[i] = leaf
-	}
-
-	rr, err := fr.GetRecordReader(context.Background(), cols[:], nil)
-	if err != nil {
-		return Metadata{}, nil, fmt.Errorf("trace: reading parquet: %w", err)
-	}
-	defer rr.Release()
 
 	recs = make([]Record, 0, min(max(pf.NumRows(), 0), maxPrealloc))
-	var in interner
-	for rr.Next() {
-		if recs, err = appendBatch(recs, rr.RecordBatch(), &in); err != nil {
-			return Metadata{}, nil, err
+	for i := range pf.NumRowGroups() {
+		if recs, err = d.readRowGroup(recs, i); err != nil {
+			return Metadata{}, nil, readStats{}, err
 		}
 	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return Metadata{}, nil, fmt.Errorf("trace: reading parquet: %w", err)
-	}
 	if int64(len(recs)) != pf.NumRows() {
-		return Metadata{}, nil, fmt.Errorf("trace: reading parquet: got %d rows, footer says %d", len(recs), pf.NumRows())
+		return Metadata{}, nil, readStats{}, fmt.Errorf("trace: reading parquet: got %d rows, footer says %d", len(recs), pf.NumRows())
 	}
-	return meta, recs, nil
+	return meta, recs, d.stats, nil
 }
 
 // readMetadata checks the key-value metadata that marks a trace file.
@@ -146,39 +149,85 @@ func readMetadata(pf *file.Reader) (Metadata, error) {
 	return meta, nil
 }
 
-// columnIndices finds each trace column in the file's schema by name and
-// checks its type, so that the decoder below can index batches blindly.
-// Columns a later writer might add are ignored (a change that matters
-// bumps FormatVersion).
-func columnIndices(sc *arrow.Schema) (cols [numColumns]int, err error) {
-	for i, want := range arrowSchema.Fields() {
-		idx := sc.FieldIndices(want.Name)
-		if len(idx) != 1 {
-			return cols, fmt.Errorf("%w: column %q: found %d times", ErrNotTrace, want.Name, len(idx))
-		}
-		got := sc.Field(idx[0]).Type
-		if !sameType(got, want.Type) {
-			return cols, fmt.Errorf("%w: column %q has type %s, want %s", ErrNotTrace, want.Name, got, want.Type)
-		}
-		cols[i] = idx[0]
-	}
-	return cols, nil
+// column says where a trace column is in the file.
+type column struct {
+	leaf int // the Parquet column index of its single leaf
+	// elemDef is, for itl_ns, the definition level from which a level
+	// stands for a list element; lower levels are an empty (or NULL) list.
+	elemDef int16
 }
 
-// leafIndex returns the Parquet column index of the single leaf of the Arrow
-// field at fieldIdx.
-func leafIndex(m *pqarrow.SchemaManifest, fieldIdx int) (int, error) {
-	if m == nil || fieldIdx < 0 || fieldIdx >= len(m.Fields) {
-		return 0, fmt.Errorf("%w: field %d not in the parquet schema", ErrNotTrace, fieldIdx)
+// findColumns finds each trace column in the file's schema by name and
+// checks its type as Arrow sees it, as any Arrow-based reader (pyarrow,
+// DuckDB) would. Columns a later writer might add are ignored (a change
+// that matters bumps FormatVersion).
+func findColumns(md *metadata.FileMetaData) ([numColumns]column, error) {
+	// Working out the Arrow schema takes longer than decoding a short
+	// trace; the answer for the schema the Writer writes, which nearly
+	// every file has, is worked out once. pqarrow's answer depends on the
+	// Parquet schema and on the Arrow schema that an Arrow-based writer
+	// may store under this key (the Writer does not).
+	kv := md.KeyValueMetadata()
+	if sc, err := parquetSchema(); err == nil && kv.FindValue("ARROW:schema") == nil && sameFields(md.Schema.Root(), sc.Root()) {
+		return writerColumns()
 	}
-	f := &m.Fields[fieldIdx]
-	for !f.IsLeaf() {
-		if len(f.Children) != 1 {
-			return 0, fmt.Errorf("%w: field %d has %d children", ErrNotTrace, fieldIdx, len(f.Children))
+	return columnsIn(md.Schema, kv)
+}
+
+// sameFields reports whether two schemas have the same columns, whatever
+// their roots are called (or their repetition, which writers disagree on).
+func sameFields(a, b *schema.GroupNode) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i := range a.NumFields() {
+		if !a.Field(i).Equals(b.Field(i)) {
+			return false
 		}
-		f = &f.Children[0]
 	}
-	return f.ColIndex, nil
+	return true
+}
+
+// writerColumns is findColumns for the files the Writer writes.
+var writerColumns = sync.OnceValues(func() ([numColumns]column, error) {
+	sc, err := parquetSchema()
+	if err != nil {
+		return [numColumns]column{}, fmt.Errorf("trace: parquet schema: %w", err)
+	}
+	return columnsIn(sc, nil)
+})
+
+// columnsIn is findColumns for any schema sc and key-value metadata kv.
+func columnsIn(sc *schema.Schema, kv metadata.KeyValueMetadata) (cols [numColumns]column, err error) {
+	m, err := pqarrow.NewSchemaManifest(sc, kv, &pqarrow.ArrowReadProperties{})
+	if err != nil {
+		return cols, fmt.Errorf("trace: parquet schema: %w", err)
+	}
+	for i, want := range arrowSchema.Fields() {
+		var f *pqarrow.SchemaField
+		n := 0
+		for j := range m.Fields {
+			if m.Fields[j].Field.Name == want.Name {
+				f = &m.Fields[j]
+				n++
+			}
+		}
+		if n != 1 {
+			return cols, fmt.Errorf("%w: column %q: found %d times", ErrNotTrace, want.Name, n)
+		}
+		if got := f.Field.Type; !sameType(got, want.Type) {
+			return cols, fmt.Errorf("%w: column %q has type %s, want %s", ErrNotTrace, want.Name, got, want.Type)
+		}
+		// Every trace column has exactly one leaf.
+		for !f.IsLeaf() {
+			if len(f.Children) != 1 {
+				return cols, fmt.Errorf("%w: column %q has %d children", ErrNotTrace, want.Name, len(f.Children))
+			}
+			f = &f.Children[0]
+		}
+		cols[i] = column{leaf: f.ColIndex, elemDef: f.LevelInfo.RepeatedAncestorDefLevel}
+	}
+	return cols, nil
 }
 
 // sameType compares types ignoring list element names and nullability,
@@ -191,153 +240,315 @@ func sameType(got, want arrow.DataType) bool {
 	return arrow.TypeEqual(got, want)
 }
 
-// interner makes one owned copy of each distinct string. Arrow's string
-// values point into the batch's buffers; copying each distinct value once
-// (there are few: enum values and a handful of error messages) keeps the
-// Records from pinning those buffers and saves an allocation per row.
-type interner map[string]string
+// decoder decodes row groups, one column chunk at a time, into plain
+// slices (the reverse of the Writer's batch), then assembles Records from
+// those. It does not use pqarrow: building Arrow arrays, only to copy them
+// into Records, cost more than the decoding itself.
+//
+// Decoders are reused from one Read to the next (the buffers of a short
+// trace's Read would otherwise be most of what it allocates), but none of
+// their buffers ends up in a Record: the values are copied, and each row
+// group's ITL values get an array of their own.
+type decoder struct {
+	pf        *file.Reader
+	arrowOnly bool // read every chunk with arrow-go
+	cols      [numColumns]column
+	// chunkBytes adds up the sizes of the column chunks read so far,
+	// which cannot exceed the file's size.
+	chunkBytes int64
+	stats      readStats
 
-func (in *interner) get(s string) string {
-	if s == "" {
-		return ""
-	}
-	if *in == nil {
-		*in = make(map[string]string)
-	}
-	if v, ok := (*in)[s]; ok {
-		return v
-	}
-	v := string([]byte(s))
-	(*in)[v] = v
-	return v
+	in     interner
+	chunks chunkReader
+	lv     levels // the levels of the column chunk being read
+	i64    int64Values
+	i32    int32Values
+	str    stringValues
+
+	// One row group's columns, reused for the next.
+	ints      [numColumns][]int64 // the int64 columns; 0 for NULL
+	http      []int32             // 0 for NULL
+	strs      [numColumns][]string
+	itlVals   []int64 // every row's ITL values, end to end; new for each row group
+	itlStarts []int   // where each row's ITL values start in itlVals, and where the last ends
 }
 
-// appendBatch decodes one record batch whose columns are in trace order.
-// It works column by column (one tight loop per field) rather than row by
-// row, which is several times faster on a million rows.
-func appendBatch(recs []Record, b arrow.RecordBatch, in *interner) ([]Record, error) {
-	n := int(b.NumRows())
-	if int(b.NumCols()) != numColumns {
-		return recs, fmt.Errorf("%w: batch has %d columns, want %d", ErrNotTrace, b.NumCols(), numColumns)
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// maxPooledBuffer is the largest chunk or page buffer that a decoder keeps
+// for the next Read.
+const maxPooledBuffer = 16 << 20
+
+// release returns d to the pool, without the references to this Read's
+// file and strings that it holds.
+func (d *decoder) release() {
+	d.pf, d.chunks.r, d.in = nil, nil, interner{}
+	// Keep the buffers a trace of the Writer's needs, not one odd file's.
+	if cap(d.chunks.raw) > maxPooledBuffer {
+		d.chunks.raw = nil
 	}
-	bad := func(c int) error {
-		return fmt.Errorf("%w: column %q: unexpected %s array of %d rows in a batch of %d",
-			ErrNotTrace, arrowSchema.Field(c).Name, b.Column(c).DataType(), b.Column(c).Len(), n)
+	if cap(d.chunks.page) > maxPooledBuffer {
+		d.chunks.page = nil
 	}
-	for c := 0; c < numColumns; c++ {
-		if b.Column(c).Len() != n {
-			return recs, bad(c)
+	for i := range d.strs {
+		clear(d.strs[i])
+	}
+	clear(d.str.dict)
+	d.itlVals = nil
+	decoders.Put(d)
+}
+
+// readRowGroup appends the rows of row group rg to recs.
+func (d *decoder) readRowGroup(recs []Record, rg int) ([]Record, error) {
+	md := d.pf.MetaData().RowGroup(rg)
+	n := md.NumRows()
+	for c := range numColumns {
+		rows, err := d.readColumn(rg, md, c)
+		if err == nil && int64(rows) != n {
+			err = fmt.Errorf("%w: %d rows in a row group of %d", errCorrupt, rows, n)
+		}
+		if err != nil {
+			return recs, fmt.Errorf("trace: reading parquet: column %q: %w", arrowSchema.Field(c).Name, err)
 		}
 	}
 
 	start := len(recs)
-	recs = slices.Grow(recs, n)[:start+n]
+	recs = slices.Grow(recs, int(n))[:start+int(n)]
 	out := recs[start:]
-	clear(out)
-
-	int64s := func(c int, field func(*Record) *int64) error {
-		a, ok := b.Column(c).(*array.Int64)
-		if !ok {
-			return bad(c)
+	ints, strs, http := &d.ints, &d.strs, d.http[:n]
+	itl, starts := d.itlVals, d.itlStarts[:n+1]
+	for i := range out {
+		s, e := starts[i], starts[i+1]
+		out[i] = Record{
+			Index:              ints[iIndex][i],
+			Phase:              Phase(strs[iPhase][i]),
+			ScheduledNS:        ints[iScheduledNS][i],
+			SentNS:             ints[iSentNS][i],
+			FirstChunkNS:       ints[iFirstChunkNS][i],
+			FirstTokenNS:       ints[iFirstTokenNS][i],
+			LastTokenNS:        ints[iLastTokenNS][i],
+			EndNS:              ints[iEndNS][i],
+			PromptTokens:       ints[iPromptTokens][i],
+			CompletionTokens:   ints[iCompletionTokens][i],
+			TokenSource:        TokenSource(strs[iTokenSource][i]),
+			UsageSource:        UsageSource(strs[iUsageSource][i]),
+			ContentChunks:      ints[iContentChunks][i],
+			ITLNS:              itl[s:e:e],
+			Status:             Status(strs[iStatus][i]),
+			ErrorClass:         ErrorClass(strs[iErrorClass][i]),
+			Error:              strs[iError][i],
+			HTTPStatus:         http[i],
+			ServerReceivedNS:   ints[iServerReceivedNS][i],
+			ServerFirstTokenNS: ints[iServerFirstTokenNS][i],
 		}
-		vals := a.Int64Values()
-		if a.NullN() == 0 {
-			for i := range out {
-				*field(&out[i]) = vals[i]
-			}
-			return nil
-		}
-		for i := range out {
-			if a.IsValid(i) {
-				*field(&out[i]) = vals[i]
-			}
-		}
-		return nil
-	}
-	strs := func(c int, field func(*Record, string)) error {
-		a, ok := b.Column(c).(*array.String)
-		if !ok {
-			return bad(c)
-		}
-		for i := range out {
-			if a.IsValid(i) {
-				field(&out[i], in.get(a.Value(i)))
-			}
-		}
-		return nil
-	}
-
-	err := errors.Join(
-		int64s(iIndex, func(r *Record) *int64 { return &r.Index }),
-		strs(iPhase, func(r *Record, s string) { r.Phase = Phase(s) }),
-		int64s(iScheduledNS, func(r *Record) *int64 { return &r.ScheduledNS }),
-		int64s(iSentNS, func(r *Record) *int64 { return &r.SentNS }),
-		int64s(iFirstChunkNS, func(r *Record) *int64 { return &r.FirstChunkNS }),
-		int64s(iFirstTokenNS, func(r *Record) *int64 { return &r.FirstTokenNS }),
-		int64s(iLastTokenNS, func(r *Record) *int64 { return &r.LastTokenNS }),
-		int64s(iEndNS, func(r *Record) *int64 { return &r.EndNS }),
-		int64s(iPromptTokens, func(r *Record) *int64 { return &r.PromptTokens }),
-		int64s(iCompletionTokens, func(r *Record) *int64 { return &r.CompletionTokens }),
-		strs(iTokenSource, func(r *Record, s string) { r.TokenSource = TokenSource(s) }),
-		strs(iUsageSource, func(r *Record, s string) { r.UsageSource = UsageSource(s) }),
-		int64s(iContentChunks, func(r *Record) *int64 { return &r.ContentChunks }),
-		readITL(out, b.Column(iITLNS), bad(iITLNS)),
-		strs(iStatus, func(r *Record, s string) { r.Status = Status(s) }),
-		strs(iErrorClass, func(r *Record, s string) { r.ErrorClass = ErrorClass(s) }),
-		strs(iError, func(r *Record, s string) { r.Error = s }),
-		readHTTPStatus(out, b.Column(iHTTPStatus), bad(iHTTPStatus)),
-		int64s(iServerReceivedNS, func(r *Record) *int64 { return &r.ServerReceivedNS }),
-		int64s(iServerFirstTokenNS, func(r *Record) *int64 { return &r.ServerFirstTokenNS }),
-	)
-	if err != nil {
-		return recs[:start], err
 	}
 	return recs, nil
 }
 
-func readHTTPStatus(out []Record, col arrow.Array, bad error) error {
-	a, ok := col.(*array.Int32)
-	if !ok {
-		return bad
+// readColumn decodes trace column c of row group rg, whose metadata is md,
+// into d, and returns its number of rows.
+func (d *decoder) readColumn(rg int, md *metadata.RowGroupMetaData, c int) (rows int, err error) {
+	leaf := d.cols[c].leaf
+	descr := d.pf.MetaData().Schema.Column(leaf)
+	maxDef, maxRep := descr.MaxDefinitionLevel(), descr.MaxRepetitionLevel()
+	cc, err := md.ColumnChunk(leaf)
+	if err != nil {
+		return 0, err
 	}
-	vals := a.Int32Values()
-	for i := range out {
-		if a.IsValid(i) {
-			out[i].HTTPStatus = vals[i]
+	// Column chunks do not overlap, so together they fit in the file:
+	// this bounds what a footer can make either decoder read.
+	start, size := chunkExtent(cc)
+	if start < 0 || size < 0 || start > d.chunks.size || size > d.chunks.size-start || size > d.chunks.size-d.chunkBytes {
+		return 0, corrupt("column chunk [%d, +%d) outside the file of %d bytes, or overlapping others", start, size, d.chunks.size)
+	}
+	d.chunkBytes += size
+	// Room for the levels of the chunk, or its rows, as its metadata
+	// counts them, so that appending rarely has to grow a slice.
+	n := int(min(max(cc.NumValues(), 0), maxPrealloc))
+
+	wantRep, wantType := int16(0), parquet.Types.Int64
+	var vd valueDecoder
+	var vals []int64 // itl_ns: the values, in a new array that the Records keep
+	switch c {
+	case iITLNS:
+		wantRep = 1
+		vals = make([]int64, 0, n)
+		vd = d.i64.use(&vals)
+	case iHTTPStatus:
+		wantType = parquet.Types.Int32
+		d.http = slices.Grow(d.http[:0], n)
+		vd = d.i32.use(&d.http)
+	case iPhase, iTokenSource, iUsageSource, iStatus, iErrorClass, iError:
+		wantType = parquet.Types.ByteArray
+		d.strs[c] = slices.Grow(d.strs[c][:0], n)
+		vd = d.str.use(&d.strs[c], &d.in)
+	default:
+		d.ints[c] = slices.Grow(d.ints[c][:0], n)
+		vd = d.i64.use(&d.ints[c])
+	}
+	if maxRep != wantRep || descr.PhysicalType() != wantType {
+		return 0, fmt.Errorf("%w: parquet type %s with repetition level %d", ErrNotTrace, descr.PhysicalType(), maxRep)
+	}
+	d.lv.def, d.lv.rep = d.lv.def[:0], d.lv.rep[:0]
+	if maxDef > 0 {
+		d.lv.def = slices.Grow(d.lv.def, n)
+	}
+	if maxRep > 0 {
+		d.lv.rep = slices.Grow(d.lv.rep, n)
+	}
+	err = errUnsupported
+	if !d.arrowOnly {
+		err = d.readPages(cc, maxDef, maxRep, vd)
+	}
+	if errors.Is(err, errUnsupported) || errors.Is(err, errCorrupt) {
+		// Let arrow-go decide: the page decoder refuses some chunks that
+		// are valid, if odd. Where arrow-go fails too, the page decoder's
+		// error says better what is wrong.
+		d.stats.fallbacks++
+		d.lv.def, d.lv.rep = d.lv.def[:0], d.lv.rep[:0]
+		vd.reset()
+		if aerr := d.readArrow(rg, leaf, cc.NumValues(), vd); aerr == nil || !errors.Is(err, errCorrupt) {
+			err = aerr
 		}
 	}
-	return nil
+	if err != nil {
+		return 0, err
+	}
+
+	switch c {
+	case iITLNS:
+		return d.listRows(vals, maxDef, d.cols[c].elemDef)
+	case iHTTPStatus:
+		d.http, err = spread(d.http, d.lv.def, maxDef)
+		return len(d.http), err
+	case iPhase, iTokenSource, iUsageSource, iStatus, iErrorClass, iError:
+		d.strs[c], err = spread(d.strs[c], d.lv.def, maxDef)
+		return len(d.strs[c]), err
+	default:
+		d.ints[c], err = spread(d.ints[c], d.lv.def, maxDef)
+		return len(d.ints[c]), err
+	}
 }
 
-// readITL sets the ITL lists of out. All of them share one new backing
-// array (one allocation per batch, not per row), each clipped to its own
-// length so that appending to one cannot overwrite the next.
-func readITL(out []Record, col arrow.Array, bad error) error {
-	a, ok := col.(*array.List)
-	if !ok {
-		return bad
-	}
-	child, ok := a.ListValues().(*array.Int64)
-	if !ok || child.NullN() > 0 {
-		return bad // a trace's ITL values are never NULL
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	vals := child.Int64Values()
-	lo, _ := a.ValueOffsets(0)
-	_, hi := a.ValueOffsets(len(out) - 1)
-	if lo < 0 || hi < lo || hi > int64(len(vals)) {
-		return fmt.Errorf("trace: corrupt parquet file: column %q: list offsets [%d, %d) outside %d values", ColITLNS, lo, hi, len(vals))
-	}
-	backing := make([]int64, hi-lo) // non-nil even when empty
-	copy(backing, vals[lo:hi])
-	for i := range out {
-		s, e := a.ValueOffsets(i)
-		if s < lo || e < s || e > hi {
-			return fmt.Errorf("trace: corrupt parquet file: column %q: bad list offsets at row %d", ColITLNS, i)
+// readPages reads a column chunk with d.chunks. A panic there would be a
+// bug in the page decoder: rather than fail the read, it makes the chunk
+// corrupt, for arrow-go to read instead; tests look for it in d.stats.
+func (d *decoder) readPages(cc *metadata.ColumnChunkMetaData, maxDef, maxRep int16, vd valueDecoder) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.stats.panics++
+			err = corrupt("page decoder panic: %v", p)
 		}
-		out[i].ITLNS = backing[s-lo : e-lo : e-lo]
+	}()
+	return d.chunks.read(cc, maxDef, maxRep, &d.lv, vd)
+}
+
+// spread turns the packed non-NULL values of a flat column, as Parquet
+// stores them, into one value a row, with the zero value for each NULL,
+// according to the column's definition levels def.
+func spread[T any](vals []T, def []int16, maxDef int16) ([]T, error) {
+	if maxDef == 0 {
+		return vals, nil // no NULLs: a value a row
 	}
-	return nil
+	j := len(vals)
+	if j > len(def) {
+		return vals, fmt.Errorf("%w: %d values for %d rows", errCorrupt, j, len(def))
+	}
+	vals = slices.Grow(vals, len(def)-j)[:len(def)]
+	// Back to front, so that no value is overwritten before it moves.
+	for i := len(def) - 1; i >= 0; i-- {
+		if def[i] != maxDef {
+			var zero T
+			vals[i] = zero
+			continue
+		}
+		if j == 0 {
+			return vals, fmt.Errorf("%w: more rows than values", errCorrupt)
+		}
+		j--
+		vals[i] = vals[j]
+	}
+	if j != 0 {
+		return vals, fmt.Errorf("%w: more values than rows", errCorrupt)
+	}
+	return vals, nil
+}
+
+// listRows sets d.itlVals to vals, the values of the itl_ns column chunk
+// just read, and d.itlStarts to where each row's values start in it
+// (followed by where the last row's end), from the chunk's levels, and
+// returns the number of rows. Levels from elemDef up stand for a list
+// element, lower ones for an empty or a NULL list, which read alike.
+func (d *decoder) listRows(vals []int64, maxDef, elemDef int16) (int, error) {
+	if vals == nil {
+		vals = []int64{} // ITLNS is never nil
+	}
+	def, rep := d.lv.def, d.lv.rep
+	if len(rep) != len(def) {
+		return 0, fmt.Errorf("%w: %d repetition levels, %d definition levels", errCorrupt, len(rep), len(def))
+	}
+	starts := d.itlStarts[:0]
+	count := 0
+	for i, l := range def {
+		if rep[i] == 0 {
+			starts = append(starts, count) // a new row
+		} else if i == 0 {
+			return 0, fmt.Errorf("%w: a list continues before it starts", errCorrupt)
+		}
+		switch {
+		case l == maxDef:
+			count++
+		case l >= elemDef:
+			return 0, fmt.Errorf("%w: NULL list element", ErrNotTrace)
+		case rep[i] != 0:
+			return 0, fmt.Errorf("%w: an empty list continues", errCorrupt)
+		}
+	}
+	if count != len(vals) {
+		return 0, fmt.Errorf("%w: %d list values, %d in the levels", errCorrupt, len(vals), count)
+	}
+	d.itlVals, d.itlStarts = vals, append(starts, count)
+	return len(starts), nil
+}
+
+// readArrow reads a column chunk with arrow-go's column reader, for the
+// chunks chunkReader does not decode, appending to d.lv and vd as
+// chunkReader.read does. levelCount is the chunk's number of levels.
+func (d *decoder) readArrow(rg, leaf int, levelCount int64, vd valueDecoder) (err error) {
+	cr, err := d.pf.RowGroup(rg).Column(leaf)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := cr.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	batch := int(min(max(levelCount, 1), readBatchRows))
+	return vd.arrow(cr, batch, &d.lv)
+}
+
+// interner makes one owned copy of each distinct string. The byte slices
+// it gets point into page buffers, which are reused; copying each distinct
+// value once (there are few: enum values and a handful of error messages)
+// saves an allocation per row.
+type interner struct {
+	m    map[string]string
+	last string // the previous value: a column tends to repeat one
+}
+
+func (in *interner) get(b []byte) string {
+	if string(b) == in.last {
+		return in.last
+	}
+	s, ok := in.m[string(b)]
+	if !ok {
+		if in.m == nil {
+			in.m = make(map[string]string)
+		}
+		s = string(b)
+		in.m[s] = s
+	}
+	in.last = s
+	return s
 }

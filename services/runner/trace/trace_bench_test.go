@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -121,4 +123,41 @@ func BenchmarkReadMillionRows(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkReadSmall times Read of short traces held in memory, the
+// verifier's usual case: it reads one trace per envelope, most of them
+// from short runs, so the fixed cost of a Read matters more there than
+// the cost per row. decoder=pages is Read; decoder=arrow reads every
+// column chunk with arrow-go's column readers instead, for comparison in
+// the same run. cpu-ns/op is the CPU time used per Read, garbage
+// collection included.
+func BenchmarkReadSmall(b *testing.B) {
+	for _, n := range []int{2, 200} {
+		data := writeToBuffer(b, Metadata{RunID: "bench"}, benchRecords(n))
+		for _, dec := range []struct {
+			name      string
+			arrowOnly bool
+		}{{"pages", false}, {"arrow", true}} {
+			b.Run(fmt.Sprintf("rows=%d/decoder=%s", n, dec.name), func(b *testing.B) {
+				b.ReportAllocs()
+				cpu0 := processCPU()
+				for b.Loop() {
+					_, recs, st, err := read(bytes.NewReader(data), int64(len(data)), dec.arrowOnly)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(recs) != n {
+						b.Fatalf("%d rows", len(recs))
+					}
+					if !dec.arrowOnly && st.fallbacks != 0 {
+						b.Fatalf("%d column chunks read with arrow-go", st.fallbacks)
+					}
+				}
+				if cpu := processCPU() - cpu0; cpu > 0 {
+					b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+				}
+			})
+		}
+	}
 }
