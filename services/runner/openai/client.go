@@ -116,8 +116,8 @@ func New(baseURL string, opts Options) (*Client, error) {
 			// Requests are small and responses are read through the stream
 			// reader's own buffer: small connection buffers keep memory per
 			// in-flight stream low.
-			WriteBufferSize:       2048,
-			ReadBufferSize:        2048,
+			WriteBufferSize:       1024,
+			ReadBufferSize:        1024,
 			ResponseHeaderTimeout: 0,
 		}
 	}
