@@ -4,10 +4,10 @@
 // millisecond resolution: a timer fires up to ~1 ms late (0.3 ms typical on
 // these machines). A load generator that promises a dispatch lag under 1 ms,
 // and a simulated engine whose timing tests check a client to within 1 ms,
-// both need better. A goroutine that calls LockThread gets its own OS thread
-// with the kernel's timer slack lowered to 1 ns; SleepUntil then waits on an
-// ordinary timer until Margin before the moment and with nanosleep for the
-// rest.
+// both need better. YieldUntil waits on an ordinary timer until Margin before
+// the moment and yields the processor for the rest. A goroutine that must
+// sleep precisely instead calls LockThread, which gives it its own OS thread
+// with the kernel's timer slack lowered to 1 ns, and then Sleep (nanosleep).
 package pacer
 
 import (
@@ -16,33 +16,12 @@ import (
 	"time"
 )
 
-// Margin is how far before a moment SleepUntil stops trusting Go timers.
+// Margin is how far before a moment YieldUntil stops trusting Go timers.
 const Margin = 2 * time.Millisecond
 
-// SleepUntil waits until the monotonic time of now() reaches deadline (both
-// in nanoseconds on the same clock) and reports false if ctx ended first.
-// The calling goroutine should have called LockThread; otherwise the final
-// precise sleep is only as good as the thread's default timer slack (50 µs).
-func SleepUntil(ctx context.Context, timer *time.Timer, now func() int64, deadline int64) bool {
-	if rem := time.Duration(deadline - now()); rem > Margin {
-		timer.Reset(rem - Margin)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return false
-		}
-	}
-	for {
-		rem := time.Duration(deadline - now())
-		if rem <= 0 {
-			return ctx.Err() == nil
-		}
-		Sleep(min(rem, 100*time.Microsecond))
-	}
-}
-
-// YieldUntil waits until now() reaches deadline like SleepUntil, but spends
-// the last Margin yielding the processor (runtime.Gosched) instead of
+// YieldUntil waits until the monotonic time of now() reaches deadline (both
+// in nanoseconds on the same clock) and reports false if ctx ended first. It
+// spends the last Margin yielding the processor (runtime.Gosched) instead of
 // sleeping in the kernel. A dispatcher must use it: goroutines it starts are
 // queued on its own processor, which a thread blocked in nanosleep would
 // hold until the scheduler's monitor takes it back (up to 10 ms when the

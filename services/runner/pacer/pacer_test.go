@@ -7,24 +7,18 @@ import (
 	"time"
 )
 
-func TestSleepUntil(t *testing.T) {
+func TestYieldUntil(t *testing.T) {
 	base := time.Now()
 	now := func() int64 { return int64(time.Since(base)) }
-	done := make(chan []time.Duration)
-	go func() {
-		LockThread()
-		timer := time.NewTimer(time.Hour)
-		var late []time.Duration
-		for i := range 40 {
-			deadline := now() + int64(time.Duration(i%8+1)*700*time.Microsecond)
-			if !SleepUntil(context.Background(), timer, now, deadline) {
-				break
-			}
-			late = append(late, time.Duration(now()-deadline))
+	timer := time.NewTimer(time.Hour)
+	var late []time.Duration
+	for i := range 40 {
+		deadline := now() + int64(time.Duration(i%8+1)*700*time.Microsecond)
+		if !YieldUntil(context.Background(), timer, now, deadline) {
+			t.Fatal("YieldUntil reported a cancelled context")
 		}
-		done <- late
-	}()
-	late := <-done
+		late = append(late, time.Duration(now()-deadline))
+	}
 	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
 	if late[0] < 0 {
 		t.Fatalf("woke %v early", -late[0])
@@ -38,7 +32,11 @@ func TestSleepUntil(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if SleepUntil(ctx, time.NewTimer(time.Hour), now, now()+int64(time.Second)) {
-		t.Fatal("SleepUntil ignored a cancelled context")
+	// Both phases give up on a cancelled context: the timer wait and the
+	// yielding within Margin of the deadline.
+	for _, ahead := range []time.Duration{time.Second, Margin / 2} {
+		if YieldUntil(ctx, time.NewTimer(time.Hour), now, now()+int64(ahead)) {
+			t.Fatalf("YieldUntil %v ahead ignored a cancelled context", ahead)
+		}
 	}
 }
