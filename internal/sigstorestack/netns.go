@@ -130,10 +130,7 @@ func Run(t *testing.T, fn func(t *testing.T, s *Stack)) {
 		t.Skip("sigstorestack: the real Sigstore stack does not run in -short mode")
 	}
 	if os.Getenv(netnsEnv) == "1" {
-		if err := setupNamespace(); err != nil {
-			t.Fatal(err)
-		}
-		fn(t, Start(t))
+		fn(t, Start(t)) // Start sets the namespace up
 		return
 	}
 	if _, err := unshareCommand(); err != nil {
