@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -144,7 +145,7 @@ func EnsureBuilt(ctx context.Context, opts BuildOptions) (Binaries, error) {
 	}
 	paths := map[string]string{}
 	for _, c := range Components {
-		if len(opts.Only) > 0 && !contains(opts.Only, c.Name) {
+		if len(opts.Only) > 0 && !slices.Contains(opts.Only, c.Name) {
 			continue
 		}
 		p, err := ensureComponent(ctx, c, dir, tc, opts.Log)
@@ -159,15 +160,6 @@ func EnsureBuilt(ctx context.Context, opts BuildOptions) (Binaries, error) {
 		TSA:    paths["timestamp-server"],
 		Cosign: paths["cosign"],
 	}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isExecutable(p string) bool {
