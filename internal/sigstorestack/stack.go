@@ -166,7 +166,7 @@ func StartStack(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.IssuerURL, s.GitHubIssuerURL = s.issuer.emailURL(), s.issuer.githubURL()
 
-	ports, err := freePorts(8)
+	ports, err := freePorts(7)
 	if err != nil {
 		return nil, err
 	}
