@@ -225,7 +225,6 @@ var doneSentinel = []byte("[DONE]")
 func (c *Client) readStream(ctx context.Context, body io.Reader, rec *trace.Record) {
 	rd := sse.NewReader(body, c.opts.ReadBufferSize, 0)
 	var ch chunk
-	zeroUsage := false
 	for {
 		ev, err := rd.Next()
 		now := clock.Now()
@@ -250,7 +249,7 @@ func (c *Client) readStream(ctx context.Context, body io.Reader, rec *trace.Reco
 			return
 		}
 		if bytes.Equal(bytes.TrimSpace(ev.Data), doneSentinel) {
-			c.finish(rec, now, zeroUsage)
+			c.finish(rec, now)
 			return
 		}
 		ch.reset()
@@ -277,40 +276,34 @@ func (c *Client) readStream(ctx context.Context, body io.Reader, rec *trace.Reco
 			rec.LastTokenNS = now
 			rec.ContentChunks++
 		}
-		if u := ch.Usage; u != nil {
-			// Some engines put all-zero usage on every chunk before the real
-			// figures: only non-zero usage counts.
-			if u.PromptTokens > 0 || u.CompletionTokens > 0 {
-				rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
-				if len(ch.Choices) == 0 {
-					rec.UsageSource = trace.UsageChunk
-				} else {
-					rec.UsageSource = trace.UsageFinalChunk
-				}
+		// Some engines put all-zero usage on every chunk before the real
+		// figures: only non-zero usage counts.
+		if u := ch.Usage; u != nil && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
+			rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+			if len(ch.Choices) == 0 {
+				rec.UsageSource = trace.UsageChunk
 			} else {
-				zeroUsage = true
+				rec.UsageSource = trace.UsageFinalChunk
 			}
 		}
 	}
 }
 
 // finish closes a stream that ended with [DONE].
-func (c *Client) finish(rec *trace.Record, now int64, zeroUsage bool) {
+func (c *Client) finish(rec *trace.Record, now int64) {
 	rec.EndNS = now
 	if rec.ContentChunks == 0 {
 		c.fail(rec, now, trace.ErrNoTokens, "the stream ended without generating any content")
 		return
 	}
 	rec.Status, rec.ErrorClass = trace.StatusOK, trace.ErrNone
-	switch {
-	case rec.UsageSource != trace.UsageNone:
+	if rec.UsageSource != trace.UsageNone {
 		rec.TokenSource = trace.TokensUsage
-	default:
+	} else {
 		// No usable usage figures (none sent, or only placeholder zeros):
 		// count content chunks, which undercounts multi-token chunks.
 		rec.TokenSource = trace.TokensChunks
 		rec.CompletionTokens = rec.ContentChunks
-		_ = zeroUsage
 	}
 }
 
