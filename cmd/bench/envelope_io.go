@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/inferencebench/bench/pkg/envelope"
+	"github.com/inferencebench/bench/services/runner"
 )
 
 // loadEnvelope reads an envelope from a file, or from standard input for
@@ -36,25 +36,4 @@ func loadEnvelope(path string) (*envelope.Envelope, error) {
 
 // writeFileAtomic replaces path with data so that readers see the old file
 // or the new one, never a mix: a crash mid-write leaves the original intact.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+var writeFileAtomic = runner.WriteFileAtomic

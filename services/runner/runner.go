@@ -494,7 +494,7 @@ func runPoint(ctx context.Context, cfg *Config, client *openai.Client, point loa
 		}
 	}
 	envPath := filepath.Join(cfg.OutDir, hash[:12]+".json")
-	if err := writeAtomic(envPath, env.MarshalIndent()); err != nil {
+	if err := WriteFileAtomic(envPath, env.MarshalIndent(), 0o644); err != nil {
 		return Result{}, err
 	}
 	if cp := cfg.Checkpoint; cp != nil {
@@ -813,12 +813,15 @@ func dedupe(ss []string) []string {
 	return out
 }
 
-func writeAtomic(path string, data []byte) error {
+// WriteFileAtomic replaces path with data so that readers see the old file
+// or the new one, never a mix: a crash mid-write leaves the original intact.
+// The bench command writes its files with it too.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
@@ -830,7 +833,7 @@ func writeAtomic(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
