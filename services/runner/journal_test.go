@@ -13,6 +13,7 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/services/runner/load"
 	"github.com/inferencebench/bench/services/runner/simengine"
+	"github.com/inferencebench/bench/services/runner/simengine/simenginetest"
 )
 
 // TestResumeAfterFailedPublish interrupts a five-point run by failing the
@@ -21,7 +22,7 @@ import (
 // the last two points and publishes the third point's envelope, the one
 // already written, instead of measuring it again.
 func TestResumeAfterFailedPublish(t *testing.T) {
-	url := startSim(t, simengine.Options{TTFT: time.Millisecond, TPOT: 100 * time.Microsecond})
+	url := simenginetest.Start(t, simengine.Options{TTFT: time.Millisecond, TPOT: 100 * time.Microsecond})
 	dir := t.TempDir()
 	var mu sync.Mutex
 	published := map[string]int{}

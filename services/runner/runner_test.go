@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,27 +16,9 @@ import (
 	"github.com/inferencebench/bench/services/runner/dataset"
 	"github.com/inferencebench/bench/services/runner/load"
 	"github.com/inferencebench/bench/services/runner/simengine"
+	"github.com/inferencebench/bench/services/runner/simengine/simenginetest"
 	"github.com/inferencebench/bench/services/runner/trace"
 )
-
-// startSim serves a simulated engine on a random loopback port for the
-// test's lifetime and returns its URL.
-func startSim(t testing.TB, opts simengine.Options) string {
-	t.Helper()
-	eng, err := simengine.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String()
-}
 
 func metric(t *testing.T, env *envelope.Envelope, name string) float64 {
 	t.Helper()
@@ -61,7 +42,7 @@ func TestTTFTAndTPOTAccuracy(t *testing.T) {
 		// again without -race.
 		t.Skip("accuracy is measured without the race detector (make test runs it so)")
 	}
-	url := startSim(t, simengine.Options{TTFT: 50 * time.Millisecond, TPOT: 10 * time.Millisecond, RoleChunk: true})
+	url := simenginetest.Start(t, simengine.Options{TTFT: 50 * time.Millisecond, TPOT: 10 * time.Millisecond, RoleChunk: true})
 	res, err := Run(context.Background(), Config{
 		Endpoint: url, Stream: true, OutDir: t.TempDir(), Seed: 7,
 		Points:  []load.Spec{{Rate: 20, Requests: 200}},
@@ -85,7 +66,7 @@ func TestTTFTAndTPOTAccuracy(t *testing.T) {
 // every summary metric of its envelope with code written independently of
 // package metrics.
 func TestMetricsRecomputedFromParquet(t *testing.T) {
-	url := startSim(t, simengine.Options{
+	url := simenginetest.Start(t, simengine.Options{
 		TTFT: 3 * time.Millisecond, TPOT: 500 * time.Microsecond, Jitter: 0.5, RoleChunk: true,
 		ErrorRate: 0.15, ErrorKinds: []string{"http_500", "error_payload", "truncate"}, Seed: 3,
 	})
@@ -231,7 +212,7 @@ func TestMetricsRecomputedFromParquet(t *testing.T) {
 }
 
 func TestSweepClosedLoopAndDeterminism(t *testing.T) {
-	url := startSim(t, simengine.Options{TTFT: time.Millisecond, TPOT: 200 * time.Microsecond})
+	url := simenginetest.Start(t, simengine.Options{TTFT: time.Millisecond, TPOT: 200 * time.Microsecond})
 	cfg := Config{
 		Endpoint: url, Stream: true, Seed: 5,
 		Points:  []load.Spec{{Concurrency: 1, Requests: 20}, {Concurrency: 4, Requests: 40}},
@@ -271,7 +252,7 @@ func TestSweepClosedLoopAndDeterminism(t *testing.T) {
 // concurrency cap of 1 can serve, requests wait for the slot; latency from
 // the send hides the wait, latency from the schedule shows it.
 func TestLatencyFromScheduleShowsQueueing(t *testing.T) {
-	url := startSim(t, simengine.Options{TTFT: 10 * time.Millisecond, TPOT: time.Millisecond})
+	url := simenginetest.Start(t, simengine.Options{TTFT: 10 * time.Millisecond, TPOT: time.Millisecond})
 	res, err := Run(context.Background(), Config{
 		Endpoint: url, Stream: true, OutDir: t.TempDir(),
 		Points:  []load.Spec{{Rate: 200, Arrival: load.Constant, Concurrency: 1, Requests: 30}},
@@ -290,7 +271,7 @@ func TestLatencyFromScheduleShowsQueueing(t *testing.T) {
 }
 
 func TestNoModelAsksTheServerAndGPUlessEnvelopeValidates(t *testing.T) {
-	url := startSim(t, simengine.Options{Model: "org/some-model-7b"})
+	url := simenginetest.Start(t, simengine.Options{Model: "org/some-model-7b"})
 	res, err := Run(context.Background(), Config{
 		Endpoint: url + "/v1", Stream: true, OutDir: t.TempDir(),
 		Points:  []load.Spec{{Concurrency: 2, Requests: 4}},
