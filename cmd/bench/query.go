@@ -35,6 +35,7 @@ import (
 
 	"github.com/inferencebench/bench/internal/api/wire"
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/objstore"
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
@@ -870,8 +871,8 @@ func (f *fetchSource) get(ctx context.Context, uri string) (data []byte, wantPre
 // getCatalog fetches bench:<hash> from the results API.
 func (f *fetchSource) getCatalog(ctx context.Context, uri string) ([]byte, string, error) {
 	ref := strings.ToLower(strings.TrimPrefix(uri, catalogRefPrefix))
-	if len(ref) < 8 || len(ref) > 64 || strings.Trim(ref, "0123456789abcdef") != "" {
-		return nil, "", fail(exitInvalid, "%s: want bench: followed by a content hash or a prefix of at least 8 hex digits", uri)
+	if len(ref) < catalog.MinPrefixLen || len(ref) > 64 || !catalog.IsHex(ref) {
+		return nil, "", fail(exitInvalid, "%s: want bench: followed by a content hash or a prefix of at least %d hex digits", uri, catalog.MinPrefixLen)
 	}
 	base, err := f.api.base()
 	if err != nil {

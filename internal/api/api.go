@@ -276,18 +276,9 @@ func parseOrder(v string) (string, error) {
 	return order, nil
 }
 
-func isHex(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+// isHex is catalog.IsHex, so that the API accepts exactly the hashes the
+// catalog does (jobs.go checks job ids with it too).
+var isHex = catalog.IsHex
 
 // get serves GET /api/v1/results/{hash}: the envelope exactly as the
 // verifier accepted it and the catalog stored it. Not re-encoded, because

@@ -197,7 +197,7 @@ type Catalog interface {
 // polling times, the envelope Get returns, metric values that SQL can order)
 // and leaves the envelope's own validity to the verifier.
 func validateEntry(e *Entry) error {
-	if !isHex(e.ContentHash) || len(e.ContentHash) != 64 {
+	if !IsHex(e.ContentHash) || len(e.ContentHash) != 64 {
 		return fmt.Errorf("%w: content hash %q is not 64 lowercase hex digits", ErrInvalid, e.ContentHash)
 	}
 	bad := func(format string, a ...any) error {
@@ -226,8 +226,10 @@ func validateEntry(e *Entry) error {
 	return nil
 }
 
-// isHex reports whether s is non-empty lowercase hex.
-func isHex(s string) bool {
+// IsHex reports whether s is non-empty lowercase hex: the digits of a
+// content hash or a prefix of one. The HTTP API checks hashes with it too,
+// so that both accept the same strings.
+func IsHex(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -244,7 +246,7 @@ func isHex(s string) bool {
 // a URL and checks it is 1 to 64 hex digits.
 func normalizeHashPrefix(s string) (string, error) {
 	p := strings.ToLower(strings.TrimSpace(s))
-	if !isHex(p) || len(p) > 64 {
+	if !IsHex(p) || len(p) > 64 {
 		return "", fmt.Errorf("%w: content hash prefix %q is not 1 to 64 hex digits", ErrInvalid, s)
 	}
 	return p, nil
