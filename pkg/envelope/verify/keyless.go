@@ -129,9 +129,12 @@ func (p *Policy) trustedMaterial() (root.TrustedMaterial, error) {
 		}
 		return tr, nil
 	}
-	return nil, fmt.Errorf("%w: give a Sigstore trusted_root.json with --trusted-root FILE or \"trusted_root\" in the policy file "+
-		"(or fetch the public-good one online with --tuf)", ErrNoTrustedRoot)
+	return nil, fmt.Errorf("%w: %s", ErrNoTrustedRoot, howToGiveTrustedRoot)
 }
+
+// howToGiveTrustedRoot ends the ErrNoTrustedRoot messages.
+const howToGiveTrustedRoot = "give a Sigstore trusted_root.json with --trusted-root FILE or \"trusted_root\" in the policy file " +
+	"(or fetch the public-good one online with --tuf)"
 
 // CheckKeylessReady reports a policy that names keyless signers (identities,
 // or --require-issuer / --require-identity-pattern) but has no trusted root
@@ -142,8 +145,7 @@ func (p *Policy) CheckKeylessReady() error {
 		return nil
 	}
 	if p.TrustedMaterial == nil && p.TrustedRoot == "" {
-		return fmt.Errorf("%w: the policy trusts keyless signers; give a Sigstore trusted_root.json with --trusted-root FILE or \"trusted_root\" in the policy file "+
-			"(or fetch the public-good one online with --tuf)", ErrNoTrustedRoot)
+		return fmt.Errorf("%w: the policy trusts keyless signers; %s", ErrNoTrustedRoot, howToGiveTrustedRoot)
 	}
 	return nil
 }
@@ -174,7 +176,7 @@ func (p *Policy) verifierOptions() []sgverify.VerifierOption {
 func (p *Policy) verifyKeyless(sig *envelope.Signature, res *Result) (*Result, error) {
 	if !p.trustsKeyless() {
 		switch {
-		case p.RequireIssuer != "" || p.RequireIdentityPattern != nil:
+		case p.requiresIdentity():
 			return res, fmt.Errorf("%w: give both --require-issuer and --require-identity-pattern (%s alone would accept anyone it vouches for), or keyless entries in a policy file",
 				ErrNoKeylessIdentity, p.describeRequirement())
 		case p.InsecureTrustEmbeddedKey:
