@@ -16,7 +16,9 @@ import (
 	"time"
 )
 
-// Margin is how far before a moment YieldUntil stops trusting Go timers.
+// Margin is how far before a moment a precise wait (YieldUntil, the
+// simulated engine's clock) stops trusting Go timers: their lateness is
+// below ~1 ms plus scheduling delay.
 const Margin = 2 * time.Millisecond
 
 // YieldUntil waits until the monotonic time of now() reaches deadline (both

@@ -13,16 +13,13 @@ import (
 // late (0.3 ms typical). Tests of the benchmarking client compare its TTFT
 // with the configured one to within 1 ms, so the engine must be a good deal
 // better than that. One goroutine per engine keeps every pending deadline in
-// a heap; it sleeps on an ordinary timer until coarseMargin before the
+// a heap; it sleeps on an ordinary timer until pacer.Margin before the
 // earliest one, then in short precise sleeps (nanosleep with the thread's
 // timer slack lowered, see package pacer) until it is due, and wakes the
-// waiting request (package pacer has the precise sleep). Only this one goroutine ever sleeps precisely, so the cost
-// does not grow with the number of streams, and it exits when nothing has
-// been pending for idleLinger, so an idle engine holds no goroutine.
+// waiting request. Only this one goroutine ever sleeps precisely, so the
+// cost does not grow with the number of streams, and it exits when nothing
+// has been pending for idleLinger, so an idle engine holds no goroutine.
 const (
-	// coarseMargin is how far before a deadline the clock stops trusting Go
-	// timers: their lateness is below ~1 ms plus scheduling delay.
-	coarseMargin = 2 * time.Millisecond
 	// fineSlice bounds one precise sleep, so that a deadline added while the
 	// clock sleeps precisely, earlier than the one it sleeps for, is late by
 	// at most this much.
@@ -159,8 +156,8 @@ func (c *clock) run() {
 		}
 		rem := time.Duration(c.heap[0].when - now)
 		c.mu.Unlock()
-		if rem > coarseMargin {
-			timer.Reset(rem - coarseMargin)
+		if rem > pacer.Margin {
+			timer.Reset(rem - pacer.Margin)
 			select {
 			case <-timer.C:
 			case <-c.kick:
