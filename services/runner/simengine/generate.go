@@ -373,23 +373,28 @@ const (
 // buildPrefix builds the part of a streamed chunk that does not change
 // within a request.
 func (g *gen) buildPrefix() {
-	b := append(g.prefix[:0], `data: {"id":"`...)
+	b := append(g.prefix[:0], "data: "...)
+	b = g.appendHead(b, "chat.completion.chunk")
+	g.prefix = append(b, `,"choices":[`...)
+}
+
+// appendHead appends the opening members that a response and each of its
+// chunks share: {"id":...,"object":...,"created":...,"model":... . The object
+// is chatObject for the chat API and "text_completion" for completions.
+func (g *gen) appendHead(b []byte, chatObject string) []byte {
 	if g.chat {
-		b = append(b, "chatcmpl-sim-"...)
+		b = append(b, `{"id":"chatcmpl-sim-`...)
 	} else {
-		b = append(b, "cmpl-sim-"...)
+		b = append(b, `{"id":"cmpl-sim-`...)
+		chatObject = "text_completion"
 	}
 	b = strconv.AppendUint(b, g.seq, 10)
-	if g.chat {
-		b = append(b, `","object":"chat.completion.chunk","created":`...)
-	} else {
-		b = append(b, `","object":"text_completion","created":`...)
-	}
+	b = append(b, `","object":"`...)
+	b = append(b, chatObject...)
+	b = append(b, `","created":`...)
 	b = strconv.AppendInt(b, g.created, 10)
 	b = append(b, `,"model":`...)
-	b = append(b, g.e.modelJSON...)
-	b = append(b, `,"choices":[`...)
-	g.prefix = b
+	return append(b, g.e.modelJSON...)
 }
 
 // appendChunk appends one SSE data event.
@@ -456,21 +461,7 @@ func (g *gen) appendErrorObject(b []byte) []byte {
 
 // appendBody appends the non-streaming response for g.sent tokens.
 func (g *gen) appendBody(b []byte) []byte {
-	b = append(b, `{"id":"`...)
-	if g.chat {
-		b = append(b, "chatcmpl-sim-"...)
-	} else {
-		b = append(b, "cmpl-sim-"...)
-	}
-	b = strconv.AppendUint(b, g.seq, 10)
-	if g.chat {
-		b = append(b, `","object":"chat.completion","created":`...)
-	} else {
-		b = append(b, `","object":"text_completion","created":`...)
-	}
-	b = strconv.AppendInt(b, g.created, 10)
-	b = append(b, `,"model":`...)
-	b = append(b, g.e.modelJSON...)
+	b = g.appendHead(b, "chat.completion")
 	if g.chat {
 		b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":"`...)
 	} else {
