@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"os"
 
@@ -94,9 +93,6 @@ Examples:
 			ctx, cancel := signContext(cmd.Context())
 			defer cancel()
 			hash, err := sign.Sign(ctx, env)
-			if errors.Is(err, devkey.ErrAlreadySigned) {
-				return fail(exitFailed, "%s: %v", file, err)
-			}
 			if err != nil {
 				return fail(exitFailed, "signing %s: %v", file, err)
 			}
