@@ -701,7 +701,7 @@ func driverOptions(cfg *Config, p load.Spec, sent int) canonjson.Value {
 	}
 	if p.OpenLoop() {
 		opts["rate_per_s"] = p.Rate
-		opts["arrival"] = string(map[bool]load.Arrival{true: load.Poisson, false: p.Arrival}[p.Arrival == ""])
+		opts["arrival"] = string(p.ArrivalOrDefault())
 		if p.Arrival == load.Gamma {
 			opts["burstiness"] = p.Burstiness
 		}

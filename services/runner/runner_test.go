@@ -307,3 +307,18 @@ func containsWarning(env *envelope.Envelope, sub string) bool {
 func lengths(mean int) dataset.Lengths { return dataset.Lengths{Mean: mean} }
 
 func lengthsRange(mean int, r float64) dataset.Lengths { return dataset.Lengths{Mean: mean, Range: r} }
+
+// TestDriverOptionsArrival: an open-loop point records the arrival
+// distribution it ran, Poisson when none was given.
+func TestDriverOptionsArrival(t *testing.T) {
+	cfg := &Config{API: "chat", Dataset: DatasetConfig{Kind: "synthetic"}}
+	for _, c := range []struct {
+		arrival load.Arrival
+		want    string
+	}{{"", "poisson"}, {load.Gamma, "gamma"}, {load.Constant, "constant"}} {
+		v, ok := driverOptions(cfg, load.Spec{Rate: 5, Arrival: c.arrival, Requests: 10}, 10).Get("arrival")
+		if !ok || v.Str() != c.want {
+			t.Errorf("arrival %q recorded as %v, want %s", c.arrival, v, c.want)
+		}
+	}
+}

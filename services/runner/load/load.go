@@ -59,7 +59,7 @@ func (s *Spec) Validate() error {
 		return errors.New("give a bound: a number of requests, a duration, or both")
 	}
 	if s.OpenLoop() {
-		switch s.arrival() {
+		switch s.ArrivalOrDefault() {
 		case Poisson, Constant:
 		case Gamma:
 			if s.Burstiness < 0 || math.IsNaN(s.Burstiness) {
@@ -72,7 +72,9 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-func (s *Spec) arrival() Arrival {
+// ArrivalOrDefault returns the open-loop arrival distribution, Poisson when
+// Arrival is unset.
+func (s *Spec) ArrivalOrDefault() Arrival {
 	if s.Arrival == "" {
 		return Poisson
 	}
@@ -120,7 +122,7 @@ func (s *Spec) Arrivals() ([]time.Duration, error) {
 // gapFunc draws gaps in seconds with mean 1/Rate.
 func (s *Spec) gapFunc(r *rand.Rand) func() float64 {
 	mean := 1 / s.Rate
-	switch s.arrival() {
+	switch s.ArrivalOrDefault() {
 	case Constant:
 		return func() float64 { return mean }
 	case Gamma:
