@@ -16,7 +16,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -228,13 +227,9 @@ func Setup(ctx context.Context, js jetstream.JetStream, opts Options) error {
 			return fmt.Errorf("bus: setting up stream %s: %w", s.Name, err)
 		}
 	}
-	kvStorage := jetstream.FileStorage
-	if opts.Memory {
-		kvStorage = jetstream.MemoryStorage
-	}
 	for _, kv := range []jetstream.KeyValueConfig{
-		{Bucket: BucketJobs, Description: "fleet jobs and batches", History: 1, Storage: kvStorage, Replicas: opts.Replicas},
-		{Bucket: BucketRunners, Description: "live runners and their labels", History: 1, TTL: RunnerTTL, Storage: kvStorage, Replicas: opts.Replicas},
+		{Bucket: BucketJobs, Description: "fleet jobs and batches", History: 1, Storage: storage, Replicas: opts.Replicas},
+		{Bucket: BucketRunners, Description: "live runners and their labels", History: 1, TTL: RunnerTTL, Storage: storage, Replicas: opts.Replicas},
 	} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
 			return fmt.Errorf("bus: setting up key-value bucket %s: %w", kv.Bucket, err)
@@ -259,6 +254,3 @@ func ConsumerConfig(name string, maxDeliver int, ackWait time.Duration, maxAckPe
 		MaxAckPending: maxAckPending,
 	}
 }
-
-// ErrStreamMissing is returned when the contract's streams do not exist.
-var ErrStreamMissing = errors.New("bus: stream missing (run bus.Setup)")
