@@ -178,27 +178,21 @@ func (j *journal) Finished(_ context.Context, i int) ([]byte, bool, bool, error)
 	return data, e.Published, true, nil
 }
 
-// Written implements Checkpoint.
+// Written implements Checkpoint: it records that point i's envelope is in
+// the out directory, by file name.
 func (j *journal) Written(_ context.Context, i int, _ *envelope.Envelope, contentHash, path string) error {
-	return j.written(i, filepath.Base(path), contentHash)
-}
-
-// Published implements Checkpoint.
-func (j *journal) Published(_ context.Context, i int) error { return j.published(i) }
-
-// written records that point i's envelope is in the out directory.
-func (j *journal) written(i int, file, contentHash string) error {
+	e := journalEntry{Point: i, Envelope: filepath.Base(path), ContentHash: contentHash}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.append(journalLine{State: "written", journalEntry: journalEntry{Point: i, Envelope: file, ContentHash: contentHash}}); err != nil {
+	if err := j.append(journalLine{State: "written", journalEntry: e}); err != nil {
 		return err
 	}
-	j.points[i] = &journalEntry{Point: i, Envelope: file, ContentHash: contentHash}
+	j.points[i] = &e
 	return nil
 }
 
-// published records that point i's envelope was accepted by the bus.
-func (j *journal) published(i int) error {
+// Published implements Checkpoint.
+func (j *journal) Published(_ context.Context, i int) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.append(journalLine{State: "published", journalEntry: journalEntry{Point: i}}); err != nil {

@@ -97,7 +97,7 @@ func TestJournalIgnoresTornLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.written(0, "a.json", "aa"); err != nil {
+	if err := j.Written(context.Background(), 0, nil, "aa", filepath.Join(dir, "a.json")); err != nil {
 		t.Fatal(err)
 	}
 	j.close()
@@ -115,7 +115,7 @@ func TestJournalIgnoresTornLine(t *testing.T) {
 	if e, ok := j.done(0); !ok || e.Published || e.Envelope != "a.json" {
 		t.Fatalf("point 0: %+v %v", e, ok)
 	}
-	if err := j.published(0); err != nil {
+	if err := j.Published(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
 	j.close()
