@@ -84,11 +84,7 @@ func NewKeyless(c KeylessConfig) (*keyless.Signer, error) {
 		}
 		opts.TrustedMaterial = tr
 	}
-	s, err := keyless.NewSigner(opts)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return keyless.NewSigner(opts)
 }
 
 // ServiceTokens is the token source of an unattended signer: the token file
