@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxEnvelopeBytes <= 0 {
 		cfg.MaxEnvelopeBytes = envelope.DefaultMaxSize
 	}
-	v := &Verifier{store: cfg.Store, policy: cfg.Policy}
+	v := New(cfg.Store, cfg.Policy)
 	return bus.RunStage(ctx, cfg.JS, bus.StageConfig{
 		Name: bus.StageVerifier, Stream: bus.StreamSigned, Consumer: bus.ConsumerVerifier,
 		Handler:     v.Handle,
