@@ -224,6 +224,17 @@ func TestSignerErrors(t *testing.T) {
 	if _, err := signer.Sign(context.Background(), env); err == nil || env.Signature != nil {
 		t.Fatalf("signing with no Fulcio: %v, signature %+v", err, env.Signature)
 	}
+	// Every new bundle is checked against TrustedMaterial: one from
+	// services the root does not list is refused, not returned.
+	signer, err = keyless.NewSigner(keyless.SignerOptions{Tokens: tok, FulcioURL: s.FulcioURL, RekorURL: s.RekorURL, TSAURL: s.TSAURL,
+		TrustedMaterial: keylesstest.NewStack(t).TrustedRoot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = unsigned(t)
+	if _, err := signer.Sign(context.Background(), env); err == nil || env.Signature != nil {
+		t.Fatalf("signing under another stack's trusted root: %v, signature %+v", err, env.Signature)
+	}
 }
 
 func TestTokenSources(t *testing.T) {
