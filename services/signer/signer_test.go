@@ -14,6 +14,7 @@ import (
 	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
+	"github.com/inferencebench/bench/pkg/envelope/keyless"
 	"github.com/inferencebench/bench/pkg/envelope/keyless/keylesstest"
 	"github.com/inferencebench/bench/pkg/envelope/verify"
 	"github.com/inferencebench/bench/services/signer"
@@ -165,6 +166,20 @@ func TestKeylessSignerConfigErrors(t *testing.T) {
 	}
 	if _, err := signer.NewKeyless(signer.KeylessConfig{FulcioURL: stack.FulcioURL, RekorURL: stack.RekorURL, TSAURL: stack.TSAURL, TrustedRootPath: trustedRoot}); err != nil {
 		t.Fatal(err)
+	}
+
+	// TrustedRootPath is what each new bundle is checked against: under
+	// another stack's root, nothing is published.
+	otherRoot, _ := keylesstest.NewStack(t).WriteFiles(t, t.TempDir())
+	ks, err := signer.NewKeyless(signer.KeylessConfig{
+		Tokens:    keyless.TokenFunc(func(context.Context) (string, error) { return stack.Token(ghIssuer, workflow, 0), nil }),
+		FulcioURL: stack.FulcioURL, RekorURL: stack.RekorURL, TSAURL: stack.TSAURL, TrustedRootPath: otherRoot,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := signer.Handler(ks)(context.Background(), unsignedMessage(t, 1)); err == nil || len(out) != 0 {
+		t.Fatalf("signing under another stack's trusted root: %d outputs, %v", len(out), err)
 	}
 }
 
