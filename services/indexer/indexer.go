@@ -88,7 +88,7 @@ func (ix *indexer) handle(ctx context.Context, m *bus.Message) ([]bus.Output, er
 		entry.SignerIdentity = id // what the verifier matched against the policy
 	}
 	entry.JobID, entry.BatchID = m.Header.Get(bus.HdrJobID), m.Header.Get(bus.HdrBatchID)
-	if _, err := ix.batch.put(ctx, entry); err != nil {
+	if err := ix.batch.put(ctx, entry); err != nil {
 		return nil, fmt.Errorf("writing the catalog: %w", err) // retried: the catalog is idempotent
 	}
 	h := bus.ForwardHeaders(m.Header, bus.StageIndexer, env.RunID, hash)
@@ -163,14 +163,12 @@ type batcher struct {
 	done chan struct{}
 }
 
+// putReq is one entry waiting for its transaction. Whether it was new or
+// already stored does not matter to the indexer (it publishes either way,
+// see catalog.Catalog.Put), so the reply is the transaction's error alone.
 type putReq struct {
 	entry catalog.Entry
-	reply chan putReply
-}
-
-type putReply struct {
-	inserted bool
-	err      error
+	reply chan error
 }
 
 func newBatcher(cat catalog.Catalog, max int) *batcher {
@@ -181,20 +179,20 @@ func newBatcher(cat catalog.Catalog, max int) *batcher {
 
 var errStopped = errors.New("indexer: catalog writer stopped")
 
-func (b *batcher) put(ctx context.Context, e catalog.Entry) (bool, error) {
-	reply := make(chan putReply, 1)
+func (b *batcher) put(ctx context.Context, e catalog.Entry) error {
+	reply := make(chan error, 1)
 	select {
 	case b.reqs <- putReq{e, reply}:
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	case <-b.done:
-		return false, errStopped
+		return errStopped
 	}
 	select {
-	case r := <-reply:
-		return r.inserted, r.err
+	case err := <-reply:
+		return err
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -222,14 +220,10 @@ func (b *batcher) loop() {
 			entries[i] = batch[i].entry
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		inserted, err := b.cat.Put(ctx, entries...)
+		_, err := b.cat.Put(ctx, entries...)
 		cancel()
-		for i, r := range batch {
-			rep := putReply{err: err}
-			if err == nil {
-				rep.inserted = inserted[i]
-			}
-			r.reply <- rep
+		for _, r := range batch {
+			r.reply <- err
 		}
 	}
 }
