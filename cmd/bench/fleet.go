@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -81,16 +82,13 @@ func runPool(cmd *cobra.Command, sf *serviceFlags, pf *poolFlags, r *runFlags) e
 		return fail(exitFailed, "the hardware fingerprint: %v", err)
 	}
 	labels := fleet.HardwareLabels(&hw.Fingerprint)
-	for k, v := range extra {
-		labels[k] = v
-	}
-	nc, js, err := sf.connect(cmd.Context(), "runner", log)
+	maps.Copy(labels, extra)
+	workDir, err := filepath.Abs(pf.workDir)
 	if err != nil {
-		return err
+		return fail(exitInvalid, "--work-dir: %v", err)
 	}
-	st, err := sf.store(cmd.Context())
+	nc, js, st, err := sf.connectWithStore(cmd.Context(), "runner", log)
 	if err != nil {
-		nc.Close()
 		return err
 	}
 	store, err := fleet.OpenStore(cmd.Context(), js)
@@ -98,14 +96,11 @@ func runPool(cmd *cobra.Command, sf *serviceFlags, pf *poolFlags, r *runFlags) e
 		nc.Close()
 		return fail(exitFailed, "%v", err)
 	}
-	workDir, err := filepath.Abs(pf.workDir)
-	if err != nil {
-		return fail(exitInvalid, "--work-dir: %v", err)
-	}
 	w, err := fleet.NewWorker(fleet.WorkerConfig{JS: js, Store: store, Pool: pf.pool, ID: pf.id, Labels: labels,
 		Concurrency: pf.jobs, AckWait: pf.ackWait, Log: log,
 		Executor: &fleet.RunnerExecutor{JS: js, Objects: st, WorkDir: workDir, Hardware: hwOpts, Log: log}})
 	if err != nil {
+		nc.Close()
 		return fail(exitInvalid, "%v", err)
 	}
 	log.Info().Str("pool", pf.pool).Str("runner", w.ID()).Interface("labels", labels).Msg("serving the pool's jobs")
@@ -252,7 +247,7 @@ cancelled, then prints the batch summary.`,
 				if len(args) == 1 {
 					ref = args[0]
 				}
-				b, err := findBatch(ctx, store, ref)
+				b, err := store.FindBatch(ctx, ref)
 				if err != nil {
 					return fail(exitInvalid, "%v", err)
 				}
@@ -278,20 +273,6 @@ cancelled, then prints the batch summary.`,
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "the records as JSON")
 	cmd.Flags().BoolVar(&all, "all", false, "every job, of every batch")
 	return cmd
-}
-
-func findBatch(ctx context.Context, store *fleet.Store, ref string) (fleet.Batch, error) {
-	if ref != "" {
-		return store.FindBatch(ctx, ref)
-	}
-	all, err := store.Batches(ctx)
-	if err != nil {
-		return fleet.Batch{}, err
-	}
-	if len(all) == 0 {
-		return fleet.Batch{}, errors.New("no batch has been submitted ('bench submit MATRIX.yaml')")
-	}
-	return all[0], nil
 }
 
 func printJobs(w io.Writer, batch *fleet.Batch, jobs []fleet.Status) {
@@ -362,16 +343,6 @@ func watchJobs(ctx context.Context, w io.Writer, store *fleet.Store, batch *flee
 	// Counts kept as records change, so that a batch of 100,000 jobs does
 	// not cost a pass over every job per update.
 	var sum fleet.Summary
-	count := func(st fleet.Status, sign int) {
-		one := fleet.Summarize([]fleet.Status{st})
-		sum.Total += sign * one.Total
-		sum.Queued += sign * one.Queued
-		sum.Running += sign * one.Running
-		sum.Done += sign * one.Done
-		sum.Failed += sign * one.Failed
-		sum.Cancelled += sign * one.Cancelled
-		sum.Envelopes += sign * one.Envelopes
-	}
 	caughtUp := false
 	lastDraw := time.Time{}
 	draw := func(final bool) {
@@ -429,13 +400,13 @@ func watchJobs(ctx context.Context, w io.Writer, store *fleet.Store, batch *flee
 				caughtUp = true
 			} else if id, isJob := strings.CutPrefix(e.Key(), "job."); isJob && (batch == nil || inBatch[id]) {
 				if old, ok := jobs[id]; ok {
-					count(old, -1)
+					sum.Add(&old, -1)
 					delete(jobs, id)
 				}
 				var st fleet.Status
 				if e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &st) == nil {
 					jobs[id] = st
-					count(st, +1)
+					sum.Add(&st, 1)
 				}
 			}
 			if !caughtUp {

@@ -114,6 +114,21 @@ func (f *serviceFlags) connect(ctx context.Context, role string, log zerolog.Log
 	return nc, js, nil
 }
 
+// connectWithStore is connect and store together, for the roles that use
+// both; the connection is closed if the object store cannot be reached.
+func (f *serviceFlags) connectWithStore(ctx context.Context, role string, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, *objstore.Store, error) {
+	nc, js, err := f.connect(ctx, role, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := f.store(ctx)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return nc, js, st, nil
+}
+
 func (f *serviceFlags) busOptions() bus.Options {
 	return bus.Options{Replicas: f.replicas, ResultsMaxAge: f.resultsAge, RejectedMaxAge: f.rejectedAge}
 }
@@ -270,13 +285,8 @@ keyless rules (docs/keyless.md).`,
 			if err := policy.CheckKeylessReady(); err != nil {
 				return fail(exitInvalid, "%v", err)
 			}
-			nc, js, err := sf.connect(cmd.Context(), "verifier", log)
+			nc, js, st, err := sf.connectWithStore(cmd.Context(), "verifier", log)
 			if err != nil {
-				return err
-			}
-			st, err := sf.store(cmd.Context())
-			if err != nil {
-				nc.Close()
 				return err
 			}
 			return serve(cmd, log, nc, func(ctx context.Context) error {
@@ -313,13 +323,8 @@ any point. With --http it serves the results API over the catalog.`,
 				return fail(exitInvalid, "--catalog %s: %v", catalogPath, err)
 			}
 			defer cat.Close()
-			nc, js, err := sf.connect(cmd.Context(), "indexer", log)
+			nc, js, st, err := sf.connectWithStore(cmd.Context(), "indexer", log)
 			if err != nil {
-				return err
-			}
-			st, err := sf.store(cmd.Context())
-			if err != nil {
-				nc.Close()
 				return err
 			}
 			return serve(cmd, log, nc, func(ctx context.Context) error {
@@ -386,15 +391,11 @@ to another runner after --job-ack-wait; SIGTERM hands running jobs back.`,
 			if err != nil {
 				return err
 			}
-			nc, js, err := sf.connect(cmd.Context(), "runner", log)
+			nc, js, st, err := sf.connectWithStore(cmd.Context(), "runner", log)
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			st, err := sf.store(cmd.Context())
-			if err != nil {
-				return err
-			}
 			cfg.PublishTo(js, st, nil)
 			cfg.Resume = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
