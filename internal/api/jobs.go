@@ -17,7 +17,8 @@ const (
 )
 
 // Jobs is what the fleet endpoints read: the job records that runners keep
-// in the jobs bucket. *fleet.Store implements it.
+// in the jobs bucket. *fleet.Store implements it; FindBatch("") is the
+// newest batch.
 type Jobs interface {
 	Batches(ctx context.Context) ([]fleet.Batch, error)
 	FindBatch(ctx context.Context, ref string) (fleet.Batch, error)
@@ -77,7 +78,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	var batch *fleet.Batch
 	if all != "true" {
-		b, err := s.findBatch(r.Context(), q.Get("batch"))
+		b, err := s.jobs.FindBatch(r.Context(), q.Get("batch"))
 		if err != nil {
 			writeJobsError(w, err)
 			return
@@ -99,20 +100,6 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-func (s *server) findBatch(ctx context.Context, ref string) (fleet.Batch, error) {
-	if ref != "" {
-		return s.jobs.FindBatch(ctx, ref)
-	}
-	all, err := s.jobs.Batches(ctx)
-	if err != nil {
-		return fleet.Batch{}, err
-	}
-	if len(all) == 0 {
-		return fleet.Batch{}, fmt.Errorf("%w: no batch has been submitted", fleet.ErrNotFound)
-	}
-	return all[0], nil
 }
 
 // getJob serves GET /api/v1/jobs/{id}.

@@ -178,14 +178,22 @@ func (s *Store) Batches(ctx context.Context) ([]Batch, error) {
 }
 
 // FindBatch resolves a batch by id, id prefix or name (the newest of that
-// name).
+// name); an empty ref is the newest batch.
 func (s *Store) FindBatch(ctx context.Context, ref string) (Batch, error) {
-	if b, err := s.Batch(ctx, ref); err == nil {
-		return b, nil
+	if ref != "" {
+		if b, err := s.Batch(ctx, ref); err == nil {
+			return b, nil
+		}
 	}
 	all, err := s.Batches(ctx)
 	if err != nil {
 		return Batch{}, err
+	}
+	if ref == "" {
+		if len(all) == 0 {
+			return Batch{}, fmt.Errorf("%w: no batch has been submitted ('bench submit MATRIX.yaml')", ErrNotFound)
+		}
+		return all[0], nil
 	}
 	for _, b := range all {
 		if b.Name == ref || strings.HasPrefix(b.ID, ref) {
@@ -313,23 +321,29 @@ type Summary struct {
 // Summarize counts jobs by state.
 func Summarize(jobs []Status) Summary {
 	var s Summary
-	for _, j := range jobs {
-		s.Total++
-		switch j.State {
-		case Queued:
-			s.Queued++
-		case Running:
-			s.Running++
-		case Done:
-			s.Done++
-		case Failed:
-			s.Failed++
-		case Cancelled:
-			s.Cancelled++
-		}
-		s.Envelopes += len(j.Points)
+	for i := range jobs {
+		s.Add(&jobs[i], 1)
 	}
 	return s
+}
+
+// Add counts job n times (n = -1 takes it out again, as a watcher does when
+// a job's record changes).
+func (s *Summary) Add(job *Status, n int) {
+	s.Total += n
+	switch job.State {
+	case Queued:
+		s.Queued += n
+	case Running:
+		s.Running += n
+	case Done:
+		s.Done += n
+	case Failed:
+		s.Failed += n
+	case Cancelled:
+		s.Cancelled += n
+	}
+	s.Envelopes += n * len(job.Points)
 }
 
 // Finished reports whether every job is in a final state.
