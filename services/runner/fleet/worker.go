@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -399,7 +400,8 @@ func (w *Worker) watchCancel(ctx context.Context, id string, cancel context.Canc
 			if e == nil {
 				continue
 			}
-			if strings.Contains(string(e.Value()), `"state":"cancelled"`) {
+			var st struct{ State State }
+			if json.Unmarshal(e.Value(), &st) == nil && st.State == Cancelled {
 				cancel(errJobCancelled)
 				return
 			}
