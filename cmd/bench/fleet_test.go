@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -428,8 +429,11 @@ load: [{concurrency: [1, 2], requests: 4}]
 	}
 
 	// The engine is gone.
-	if out, err := exec.Command("pgrep", "-f", model).Output(); err == nil {
-		t.Fatalf("the launched engine still runs: pid %s", out)
+	// pgrep exits 1 when nothing matches; anything else (0: a match, or
+	// no pgrep at all) must not pass for "stopped".
+	out, err := exec.Command("pgrep", "-f", model).Output()
+	if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("the launched engine may still run: pgrep -f %s: %v %s", model, err, out)
 	}
 
 	// Its log is in S3, linked from the job.
