@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/inferencebench/bench/internal/api/wire"
 	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/internal/logging"
 	"github.com/inferencebench/bench/internal/pipeline"
@@ -130,16 +128,16 @@ reason). The data directory is temporary unless --data-dir or --keep is given.`,
 			fmt.Fprintf(out, "    verified and cataloged in %v\n", time.Since(start).Round(time.Millisecond))
 
 			step("fetching it from the results API and verifying it again")
-			body, err := httpGet(ctx, p.HTTPURL()+"/api/v1/results/"+hash)
+			body, _, err := httpGetEnvelope(ctx, p.HTTPURL()+wire.ResultsPath+"/"+hash)
 			if err != nil {
-				return fail(exitFailed, "%v", err)
+				return fail(exitFailed, "fetching %s from the results API: %v", hash, err)
 			}
 			env, err := envelope.Parse(body)
 			if err != nil {
 				return fail(exitFailed, "the API served an invalid envelope: %v", err)
 			}
 			pol := &verify.Policy{}
-			pol.AddDevKey("the demo signer", ed25519.PublicKey(p.SignerPublicKey()))
+			pol.AddDevKey("the demo signer", p.SignerPublicKey())
 			res, err := pol.Verify(env)
 			if err != nil {
 				return fail(exitFailed, "the served envelope does not verify: %v", err)
@@ -147,8 +145,8 @@ reason). The data directory is temporary unless --data-dir or --keep is given.`,
 			if res.ContentHash != hash {
 				return fail(exitFailed, "the API served %s for %s", res.ContentHash, hash)
 			}
-			fmt.Fprintf(out, "    GET %s/api/v1/results/%s: %d bytes, content hash matches, signature OK (%s)\n",
-				p.HTTPURL(), hash[:12], len(body), res.TrustedBy)
+			fmt.Fprintf(out, "    GET %s%s/%s: %d bytes, content hash matches, signature OK (%s)\n",
+				p.HTTPURL(), wire.ResultsPath, hash[:12], len(body), res.TrustedBy)
 			r := results[0]
 			r.Envelope = env
 			printRunSummary(out, &r, true)
@@ -216,24 +214,4 @@ func watchOutcome(ctx context.Context, js jetstream.JetStream) (<-chan demoOutco
 		go func() { <-ctx.Done(); cc.Stop() }()
 	}
 	return ch, nil
-}
-
-func httpGet(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, envelope.DefaultMaxSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
-	}
-	return body, nil
 }
