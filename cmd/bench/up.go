@@ -18,11 +18,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/inferencebench/bench/internal/api"
 	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/pipeline"
-	"github.com/inferencebench/bench/services/runner/fleet"
 	"github.com/inferencebench/bench/services/signer"
 )
 
@@ -32,6 +30,7 @@ func serveAPI(ctx context.Context, addr string, cat catalog.Catalog, nc *nats.Co
 	if err != nil {
 		return fmt.Errorf("results API: %w", err)
 	}
+	defer ln.Close() // Serve closes it too; this covers the returns before it
 	ready := func(ctx context.Context) error {
 		if !nc.IsConnected() {
 			return fmt.Errorf("not connected to NATS (%s)", nc.Status())
@@ -42,12 +41,10 @@ func serveAPI(ctx context.Context, addr string, cat catalog.Catalog, nc *nats.Co
 	if err != nil {
 		return fmt.Errorf("results API: %w", err)
 	}
-	jobs, err := fleet.OpenStore(ctx, js)
+	srv, err := pipeline.NewAPIServer(ctx, js, cat, ready)
 	if err != nil {
-		return fmt.Errorf("results API: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: api.Handler(cat, ready, api.WithJobs(jobs)), ReadHeaderTimeout: 10 * time.Second,
-		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -275,12 +275,10 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 			return nil, fmt.Errorf("pipeline: HTTP API: %w", err)
 		}
 		p.httpURL = "http://" + ln.Addr().String()
-		jobs, err := fleet.OpenStore(ctx, p.js)
-		if err != nil {
-			return nil, fmt.Errorf("pipeline: HTTP API: %w", err)
+		if p.httpSrv, err = NewAPIServer(ctx, p.js, p.cat, p.Ready); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("pipeline: %w", err)
 		}
-		p.httpSrv = &http.Server{Handler: api.Handler(p.cat, p.Ready, api.WithJobs(jobs)), ReadHeaderTimeout: 10 * time.Second,
-			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -295,6 +293,19 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// NewAPIServer returns an HTTP server for the results API over cat, with
+// the fleet's jobs and batches read through js, and the timeouts that
+// api.Handler leaves to its server. ready backs /readyz (see api.Handler).
+// `bench up` and `bench indexer --http` both serve it this way.
+func NewAPIServer(ctx context.Context, js jetstream.JetStream, cat catalog.Catalog, ready func(context.Context) error) (*http.Server, error) {
+	jobs, err := fleet.OpenStore(ctx, js)
+	if err != nil {
+		return nil, fmt.Errorf("results API: %w", err)
+	}
+	return &http.Server{Handler: api.Handler(cat, ready, api.WithJobs(jobs)), ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}, nil
 }
 
 func (p *Pipeline) startRole(ctx context.Context, r Role) error {
