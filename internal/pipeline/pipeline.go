@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -152,7 +153,7 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	if opts.S3.Bucket == "" {
 		opts.S3.Bucket = "bench"
 	}
-	if opts.Signer != nil && has(opts.Roles, RoleVerifier) && opts.Policy == nil {
+	if opts.Signer != nil && slices.Contains(opts.Roles, RoleVerifier) && opts.Policy == nil {
 		return nil, errors.New("pipeline: with a keyless signer, give the verifier a Policy (the signer's issuer and identity, and a trusted root)")
 	}
 	// Absolute, because the embedded S3 server changes the process's
@@ -224,7 +225,7 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 	}
 
 	// The catalog, key and policy, for the roles that need them.
-	if has(opts.Roles, RoleIndexer) || opts.HTTPAddr != "" {
+	if slices.Contains(opts.Roles, RoleIndexer) || opts.HTTPAddr != "" {
 		if p.cat = opts.Catalog; p.cat == nil {
 			path := filepath.Join(opts.DataDir, "catalog.db")
 			if p.cat, err = catalog.OpenSQLite(path); err != nil {
@@ -233,14 +234,14 @@ func Start(ctx context.Context, opts Options) (p *Pipeline, err error) {
 			p.ownCat = true
 		}
 	}
-	if (has(opts.Roles, RoleSigner) && opts.Signer == nil) || (has(opts.Roles, RoleVerifier) && opts.Policy == nil) {
+	if (slices.Contains(opts.Roles, RoleSigner) && opts.Signer == nil) || (slices.Contains(opts.Roles, RoleVerifier) && opts.Policy == nil) {
 		if p.key = opts.SignerKey; p.key == nil {
 			if p.key, err = LoadOrCreateKey(filepath.Join(opts.DataDir, "keys", "signer.key")); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if has(opts.Roles, RoleVerifier) {
+	if slices.Contains(opts.Roles, RoleVerifier) {
 		if p.policy = opts.Policy; p.policy == nil {
 			p.policy = &verify.Policy{}
 			p.policy.AddDevKey("signer ("+filepath.Join(opts.DataDir, "keys", "signer.pub")+")", p.key.Public().(ed25519.PublicKey))
@@ -531,15 +532,6 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func has(roles []Role, r Role) bool {
-	for _, x := range roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }
 
 func splitHostPort(addr string) (string, int, error) {
