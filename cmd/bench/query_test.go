@@ -33,8 +33,8 @@ import (
 
 	"github.com/inferencebench/bench/internal/api"
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/internal/catalog"
-	"github.com/inferencebench/bench/internal/natsserver"
 	"github.com/inferencebench/bench/internal/objstore"
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
@@ -623,36 +623,16 @@ func TestResultsAndWatchParseWhen(t *testing.T) {
 // ---------------------------------------------------------------------------
 // watch
 
-// qBus is an embedded NATS server with the pipeline's streams.
-type qBus struct {
-	url string
-	js  jetstream.JetStream
-}
+// qBus is an embedded NATS server, with the pipeline's streams when
+// started with setup.
+type qBus struct{ *bustest.Bus }
 
 func qStartBus(t *testing.T, setup bool) qBus {
 	t.Helper()
-	srv, err := natsserver.Start(natsserver.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if setup {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := bus.Setup(ctx, js, bus.Options{Memory: true}); err != nil {
-			t.Fatal(err)
-		}
+		return qBus{bustest.Start(t, bus.Options{Memory: true})}
 	}
-	return qBus{url: srv.ClientURL(), js: js}
+	return qBus{bustest.StartServer(t)}
 }
 
 // publish puts e on the results stream as the indexer does.
@@ -665,7 +645,7 @@ func (b qBus) publish(t *testing.T, e qEnvelope) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	msg := &nats.Msg{Subject: bus.EnvelopeSubject(bus.SubjectResults, e.env.SuiteID, e.hash), Header: h, Data: e.data}
-	if _, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID(bus.StageIndexer, e.hash))); err != nil {
+	if _, err := b.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(bus.MsgID(bus.StageIndexer, e.hash))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -744,7 +724,7 @@ func TestWatchPrintsResultsAndFilters(t *testing.T) {
 	b.publish(t, r1)
 
 	// --all replays the stream, in order, one line each.
-	w := qStartWatch(t, "--nats", b.url, "--all")
+	w := qStartWatch(t, "--nats", b.URL, "--all")
 	lines := w.waitLines(t, 3)
 	for i, e := range []qEnvelope{a1, b1, r1} {
 		for _, want := range []string{e.env.Timestamp.UTC().Format(time.RFC3339), e.hash[:12], e.env.SuiteID, e.env.Model.ID,
@@ -766,7 +746,7 @@ func TestWatchPrintsResultsAndFilters(t *testing.T) {
 
 	// --model and --suite; the suite is compared exactly, not only by
 	// subject token.
-	w = qStartWatch(t, "--nats", b.url, "--all", "--model", "org/model-a", "--suite", "llm.chat")
+	w = qStartWatch(t, "--nats", b.URL, "--all", "--model", "org/model-a", "--suite", "llm.chat")
 	a3 := qMakeEnvelope(t, key, "llm.chat", "org/model-a", "vllm", qBase.Add(4*time.Minute), 22)
 	b.publish(t, a3)
 	lines = w.waitLines(t, 3)
@@ -781,7 +761,7 @@ func TestWatchPrintsResultsAndFilters(t *testing.T) {
 	w.stop(t)
 
 	// --engine, and the default of new results only.
-	w = qStartWatch(t, "--nats", b.url, "--engine", "sglang")
+	w = qStartWatch(t, "--nats", b.URL, "--engine", "sglang")
 	b2 := qMakeEnvelope(t, key, "llm.rag", "org/model-b", "sglang", qBase.Add(5*time.Minute), 31)
 	a4 := qMakeEnvelope(t, key, "llm.rag", "org/model-a", "vllm", qBase.Add(6*time.Minute), 23)
 	b3 := qMakeEnvelope(t, key, "llm.rag", "org/model-c", "sglang", qBase.Add(7*time.Minute), 32)
@@ -814,7 +794,7 @@ func TestWatchJSONAndSince(t *testing.T) {
 
 	// --since: only what was published from then on; --json: one compact
 	// envelope per line that still hashes (and so verifies) the same.
-	w := qStartWatch(t, "--nats", b.url, "--since", since.Format(time.RFC3339Nano), "--json")
+	w := qStartWatch(t, "--nats", b.URL, "--since", since.Format(time.RFC3339Nano), "--json")
 	lines := w.waitLines(t, 2)
 	for i, line := range lines {
 		if strings.Contains(line, "\n") || !strings.HasPrefix(line, "{") {
@@ -843,11 +823,11 @@ func TestWatchErrors(t *testing.T) {
 		mention string
 	}{
 		{[]string{"--nats", dead}, 1, "bench up"},
-		{[]string{"--nats", noStreams.url}, 1, "no " + bus.StreamResults + " stream"},
-		{[]string{"--nats", noStreams.url, "--all", "--since", "1h"}, 2, "--since and --all"},
-		{[]string{"--nats", noStreams.url, "--since", "soon"}, 2, "--since"},
-		{[]string{"--nats", noStreams.url, "--nats-tls-cert", "/nonexistent/cert.pem"}, 2, "--nats-tls-cert"},
-		{[]string{"--nats", noStreams.url, "--nats-creds", "/nonexistent/user.creds"}, 2, "--nats-creds"},
+		{[]string{"--nats", noStreams.URL}, 1, "no " + bus.StreamResults + " stream"},
+		{[]string{"--nats", noStreams.URL, "--all", "--since", "1h"}, 2, "--since and --all"},
+		{[]string{"--nats", noStreams.URL, "--since", "soon"}, 2, "--since"},
+		{[]string{"--nats", noStreams.URL, "--nats-tls-cert", "/nonexistent/cert.pem"}, 2, "--nats-tls-cert"},
+		{[]string{"--nats", noStreams.URL, "--nats-creds", "/nonexistent/user.creds"}, 2, "--nats-creds"},
 	} {
 		r := qRun(t, newWatchCommand(), nil, c.args...)
 		if r.code != c.code || !strings.Contains(r.stderr, c.mention) {
@@ -864,9 +844,9 @@ func TestWatchErrors(t *testing.T) {
 func TestWatchNATSFlagsFromEnvironment(t *testing.T) {
 	qClearEnv(t)
 	b := qStartBus(t, true)
-	t.Setenv(envNATS, b.url)
+	t.Setenv(envNATS, b.URL)
 	w := qStartWatch(t) // no --nats
-	if !strings.Contains(w.stderr.String(), b.url) {
+	if !strings.Contains(w.stderr.String(), b.URL) {
 		t.Fatalf("$%s not used: %s", envNATS, w.stderr.String())
 	}
 	w.stop(t)
@@ -977,7 +957,7 @@ func TestWatchOverMutualTLS(t *testing.T) {
 	if err := bus.Setup(ctx, js, bus.Options{Memory: true}); err != nil {
 		t.Fatal(err)
 	}
-	qBus{url: url, js: js}.publish(t, e)
+	qBus{&bustest.Bus{URL: url, Conn: nc, JS: js}}.publish(t, e)
 
 	w := qStartWatch(t, "--nats", url, "--nats-tls-ca", ca, "--nats-tls-cert", cCert, "--nats-tls-key", cKey, "--all")
 	if lines := w.waitLines(t, 1); !strings.Contains(lines[0], e.hash[:12]) {
