@@ -111,13 +111,6 @@ func StartServer(ctx context.Context, dir, addr string, accessKey, secretKey str
 	}
 	current = s
 	serverMu.Unlock()
-	release := func() {
-		serverMu.Lock()
-		if current == s {
-			current = nil
-		}
-		serverMu.Unlock()
-	}
 
 	pickPort := port == "" || port == "0"
 	attempts := 1
@@ -129,7 +122,7 @@ func StartServer(ctx context.Context, dir, addr string, accessKey, secretKey str
 		p := port
 		if pickPort {
 			if p, err = freePort(host); err != nil {
-				release()
+				s.release()
 				return nil, fmt.Errorf("objstore: embedded S3 server: finding a free port on %q: %w", host, err)
 			}
 		}
@@ -141,8 +134,17 @@ func StartServer(ctx context.Context, dir, addr string, accessKey, secretKey str
 			break
 		}
 	}
-	release()
+	s.release()
 	return nil, lastErr
+}
+
+// release lets another Server start in this process.
+func (s *Server) release() {
+	serverMu.Lock()
+	if current == s {
+		current = nil
+	}
+	serverMu.Unlock()
 }
 
 // start runs one attempt on listen ("host:port"), returning once the server
@@ -224,11 +226,7 @@ func (s *Server) start(ctx context.Context, listen string) error {
 		<-done
 		s.runErr = runErr
 		restoreWD()
-		serverMu.Lock()
-		if current == s {
-			current = nil
-		}
-		serverMu.Unlock()
+		s.release()
 		close(s.stopped)
 	}()
 	return nil
