@@ -209,7 +209,7 @@ func parseListQuery(q url.Values) (catalog.Filter, error) {
 	}
 	if v := q.Get("hash"); v != "" {
 		h := strings.ToLower(v)
-		if len(h) > 64 || !isHex(h) {
+		if len(h) > 64 || !catalog.IsHex(h) {
 			return f, fmt.Errorf("query parameter \"hash\": %q is not a content hash prefix (1 to 64 hex digits)", v)
 		}
 		f.ContentHashPrefix = h
@@ -276,10 +276,6 @@ func parseOrder(v string) (string, error) {
 	return order, nil
 }
 
-// isHex is catalog.IsHex, so that the API accepts exactly the hashes the
-// catalog does (jobs.go checks job ids with it too).
-var isHex = catalog.IsHex
-
 // get serves GET /api/v1/results/{hash}: the envelope exactly as the
 // verifier accepted it and the catalog stored it. Not re-encoded, because
 // re-encoding could change bytes (number formatting, key order, escapes)
@@ -287,7 +283,7 @@ var isHex = catalog.IsHex
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	raw := r.PathValue("hash")
 	h := strings.ToLower(raw)
-	if len(h) < catalog.MinPrefixLen || len(h) > 64 || !isHex(h) {
+	if len(h) < catalog.MinPrefixLen || len(h) > 64 || !catalog.IsHex(h) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("content hash %q: want the full 64 hex digits or a unique prefix of at least %d", raw, catalog.MinPrefixLen))
 		return
 	}

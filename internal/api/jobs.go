@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/services/runner/fleet"
 )
 
@@ -105,7 +106,7 @@ func (s *server) listJobs(w http.ResponseWriter, r *http.Request) {
 // getJob serves GET /api/v1/jobs/{id}.
 func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if len(id) != 32 || !isHex(id) {
+	if len(id) != 32 || !catalog.IsHex(id) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("job id %q: want 32 hex digits", id))
 		return
 	}

@@ -9,12 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/internal/catalog"
-	"github.com/inferencebench/bench/internal/natsserver"
 	"github.com/inferencebench/bench/services/runner/fleet"
 )
 
@@ -23,21 +20,8 @@ import (
 // one of them cancelled) and then "second" (2 jobs).
 func newJobsAPI(t *testing.T) (*httptest.Server, *fleet.Store, fleet.Batch, fleet.Batch) {
 	t.Helper()
-	ns, err := natsserver.Start(natsserver.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	js := bustest.Start(t, bus.Options{}).JS
 	ctx := context.Background()
-	if err := bus.Setup(ctx, js, bus.Options{}); err != nil {
-		t.Fatal(err)
-	}
 	store, err := fleet.OpenStore(ctx, js)
 	if err != nil {
 		t.Fatal(err)

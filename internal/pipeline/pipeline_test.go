@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/inferencebench/bench/services/runner/dataset"
 	"github.com/inferencebench/bench/services/runner/load"
 	"github.com/inferencebench/bench/services/runner/simengine"
+	"github.com/inferencebench/bench/services/runner/simengine/simenginetest"
 )
 
 // testLog is quiet unless BENCH_TEST_LOG is set.
@@ -59,20 +59,7 @@ func startPipeline(t testing.TB, opts Options) *Pipeline {
 
 // startSim serves a fast simulated engine for the test's lifetime.
 func startSim(t testing.TB) string {
-	t.Helper()
-	eng, err := simengine.New(simengine.Options{TTFT: time.Millisecond, TPOT: 100 * time.Microsecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String()
+	return simenginetest.Start(t, simengine.Options{TTFT: time.Millisecond, TPOT: 100 * time.Microsecond})
 }
 
 // runnerConfig is a run of n tiny load points against engine.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/inferencebench/bench/services/runner/dataset"
 	"github.com/inferencebench/bench/services/runner/load"
 	"github.com/inferencebench/bench/services/runner/simengine"
+	"github.com/inferencebench/bench/services/runner/simengine/simenginetest"
 	"github.com/inferencebench/bench/services/signer"
 )
 
@@ -328,18 +328,5 @@ func (c *collector) all() []jetstream.Msg {
 
 // startSim serves a fast simulated engine on loopback for the test.
 func startSim(t *testing.T) string {
-	t.Helper()
-	eng, err := simengine.New(simengine.Options{TTFT: time.Millisecond, TPOT: 100 * time.Microsecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String()
+	return simenginetest.Start(t, simengine.Options{TTFT: time.Millisecond, TPOT: 100 * time.Microsecond})
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inferencebench/bench/internal/bus"
-	"github.com/inferencebench/bench/internal/natsserver"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 )
 
 // startBus starts an embedded NATS server with the contract's streams and
@@ -23,28 +23,8 @@ import (
 // "process").
 func startBus(t testing.TB) (jetstream.JetStream, func() (*nats.Conn, jetstream.JetStream)) {
 	t.Helper()
-	srv, err := natsserver.Start(natsserver.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	connect := func() (*nats.Conn, jetstream.JetStream) {
-		nc, err := nats.Connect(srv.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return nc, js
-	}
-	_, js := connect()
-	if err := bus.Setup(context.Background(), js, bus.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	return js, connect
+	b := bustest.Start(t, bus.Options{})
+	return b.JS, func() (*nats.Conn, jetstream.JetStream) { return b.Connect(t) }
 }
 
 func testMatrix(batch, pool string, models int) *Matrix {
