@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,5 +163,31 @@ func TestUpRunnerWatchResultsFetch(t *testing.T) {
 	fetch.Env = env
 	if err := fetch.Run(); err == nil || fetch.ProcessState.ExitCode() != 1 {
 		t.Fatalf("an unpinned fetch: %v", err)
+	}
+}
+
+// TestDemo runs `bench demo` (what `make demo` runs, shorter): it must exit
+// 0 after the result was verified, cataloged and fetched back through the
+// API, and say which envelope that was; its temporary data is removed.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole pipeline")
+	}
+	r := runBench(t, nil, "demo", "--requests", "10", "--rate", "50")
+	if r.code != 0 {
+		t.Fatalf("bench demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	out := r.stdout + r.stderr
+	for _, want := range []string{"content hash matches, signature OK", "verified result ", "requests: 10 measured, 10 ok, 0 failed"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("bench demo output lacks %q:\n%s", want, out)
+		}
+	}
+	m := regexp.MustCompile(`envelope: (\S+) \(signed\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no envelope path in:\n%s", out)
+	}
+	if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the demo's temporary data is still there: %s (%v)", m[1], err)
 	}
 }
