@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +35,13 @@ type Config struct {
 	Concurrency int
 	// MaxBatch bounds the entries of one catalog transaction (default 256).
 	MaxBatch int
-	Log      zerolog.Logger
+	// CommitDelay is how long a catalog transaction waits for envelopes
+	// that other handlers are still archiving, so that one commit (and one
+	// sync) serves many (default 5 ms; negative: never wait). It waits
+	// only while such handlers exist: one envelope at a time is committed
+	// at once.
+	CommitDelay time.Duration
+	Log         zerolog.Logger
 	// Tuning adjusts retries and delivery limits (zero: the defaults).
 	Tuning bus.Tuning
 	// OnProcessed is called after each message is settled.
@@ -51,7 +59,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 256
 	}
-	b := newBatcher(cfg.Catalog, cfg.MaxBatch)
+	if cfg.CommitDelay == 0 {
+		cfg.CommitDelay = 5 * time.Millisecond
+	}
+	b := newBatcher(cfg.Catalog, cfg.MaxBatch, max(cfg.CommitDelay, 0))
 	defer b.stop()
 	ix := &indexer{store: cfg.Store, batch: b}
 	return bus.RunStage(ctx, cfg.JS, bus.StageConfig{
@@ -67,6 +78,10 @@ type indexer struct {
 }
 
 func (ix *indexer) handle(ctx context.Context, m *bus.Message) ([]bus.Output, error) {
+	// Announce the catalog entry to come, so that a transaction starting
+	// meanwhile waits for it (put withdraws the announcement).
+	coming := ix.batch.announce()
+	defer coming.withdraw()
 	env, err := envelope.Parse(m.Data)
 	if err != nil {
 		return nil, bus.Permanentf("not a valid envelope: %v", err)
@@ -88,7 +103,7 @@ func (ix *indexer) handle(ctx context.Context, m *bus.Message) ([]bus.Output, er
 		entry.SignerIdentity = id // what the verifier matched against the policy
 	}
 	entry.JobID, entry.BatchID = m.Header.Get(bus.HdrJobID), m.Header.Get(bus.HdrBatchID)
-	if err := ix.batch.put(ctx, entry); err != nil {
+	if err := ix.batch.put(ctx, entry, coming); err != nil {
 		return nil, fmt.Errorf("writing the catalog: %w", err) // retried: the catalog is idempotent
 	}
 	h := bus.ForwardHeaders(m.Header, bus.StageIndexer, env.RunID, hash)
@@ -155,12 +170,17 @@ func Entry(env *envelope.Envelope, hash string, raw []byte) catalog.Entry {
 
 // batcher gives concurrent handlers group commit: each put waits while a
 // transaction gathers what has arrived meanwhile, so that a SQLite catalog
-// commits (and syncs) once for many envelopes instead of once each.
+// commits (and syncs) once for many envelopes instead of once each. Like
+// PostgreSQL's commit_delay with commit_siblings, a transaction also waits
+// up to delay for entries that handlers have announced but not yet sent,
+// and only then: a lone envelope is committed at once.
 type batcher struct {
-	cat  catalog.Catalog
-	max  int
-	reqs chan putReq
-	done chan struct{}
+	cat    catalog.Catalog
+	max    int
+	delay  time.Duration
+	coming atomic.Int64 // announced, not yet sent to loop
+	reqs   chan putReq
+	done   chan struct{}
 }
 
 // putReq is one entry waiting for its transaction. Whether it was new or
@@ -171,16 +191,33 @@ type putReq struct {
 	reply chan error
 }
 
-func newBatcher(cat catalog.Catalog, max int) *batcher {
-	b := &batcher{cat: cat, max: max, reqs: make(chan putReq), done: make(chan struct{})}
+func newBatcher(cat catalog.Catalog, max int, delay time.Duration) *batcher {
+	b := &batcher{cat: cat, max: max, delay: delay, reqs: make(chan putReq), done: make(chan struct{})}
 	go b.loop()
 	return b
 }
 
+// announcement is one handler's promise of an entry; withdraw is
+// idempotent, so a handler may defer it and also call it through put.
+type announcement struct {
+	b    *batcher
+	once sync.Once
+}
+
+func (b *batcher) announce() *announcement {
+	b.coming.Add(1)
+	return &announcement{b: b}
+}
+
+func (a *announcement) withdraw() { a.once.Do(func() { a.b.coming.Add(-1) }) }
+
 var errStopped = errors.New("indexer: catalog writer stopped")
 
-func (b *batcher) put(ctx context.Context, e catalog.Entry) error {
+func (b *batcher) put(ctx context.Context, e catalog.Entry, a *announcement) error {
 	reply := make(chan error, 1)
+	// Withdrawn before sending: the loop may then stop waiting a little
+	// early (a smaller batch), never wait for an entry already sent.
+	a.withdraw()
 	select {
 	case b.reqs <- putReq{e, reply}:
 	case <-ctx.Done():
@@ -197,6 +234,8 @@ func (b *batcher) put(ctx context.Context, e catalog.Entry) error {
 }
 
 func (b *batcher) loop() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		var batch []putReq
 		select {
@@ -205,16 +244,35 @@ func (b *batcher) loop() {
 		case <-b.done:
 			return
 		}
-		// Take whatever else is waiting, without waiting for more.
+		// Take whatever else is waiting; then, while other handlers are
+		// still on their way here, wait for them up to the delay.
+		waiting := false
 	gather:
 		for len(batch) < b.max {
 			select {
 			case r := <-b.reqs:
 				batch = append(batch, r)
+				continue
 			default:
+			}
+			if b.delay <= 0 || b.coming.Load() == 0 {
+				break
+			}
+			if !waiting {
+				timer.Reset(b.delay)
+				waiting = true
+			}
+			select {
+			case r := <-b.reqs:
+				batch = append(batch, r)
+			case <-timer.C:
+				waiting = false
+				break gather
+			case <-b.done:
 				break gather
 			}
 		}
+		timer.Stop() // Go 1.23 timers: nothing stale is left to drain
 		entries := make([]catalog.Entry, len(batch))
 		for i := range batch {
 			entries[i] = batch[i].entry
