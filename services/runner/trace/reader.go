@@ -25,8 +25,46 @@ const readBatchRows = 64 * 1024
 // which a corrupt or hostile file could set to anything.
 const maxPrealloc = 1 << 20
 
+// Defaults for the limits that Read applies to what a file's footer
+// declares. A trace of the largest object the pipeline reads (256 MiB)
+// holds about 3.3 million requests; these leave room above that while
+// bounding the memory a small, hostile file can make Read allocate
+// (Parquet's run-length encoding stores a million NULLs in a few bytes):
+// about 1 GiB of Records and 1 GiB of inter-token latencies.
+const (
+	DefaultMaxRows      = 1 << 22 // 4,194,304
+	DefaultMaxITLValues = 1 << 27 // 134,217,728
+)
+
+// ErrTooLarge is returned (wrapped) when a file declares more rows or
+// inter-token latencies than the reader's limits.
+var ErrTooLarge = errors.New("trace: file declares more than the reader's limit")
+
+// ReadOption adjusts Read.
+type ReadOption func(*readLimits)
+
+type readLimits struct {
+	maxRows, maxITLValues int64
+}
+
+// WithMaxRows sets the most rows (requests) a file may declare
+// (default DefaultMaxRows).
+func WithMaxRows(n int64) ReadOption { return func(l *readLimits) { l.maxRows = n } }
+
+// WithMaxITLValues sets the most inter-token latencies, over all rows, a
+// file may declare (default DefaultMaxITLValues).
+func WithMaxITLValues(n int64) ReadOption { return func(l *readLimits) { l.maxITLValues = n } }
+
+func limitsOf(opts []ReadOption) readLimits {
+	l := readLimits{maxRows: DefaultMaxRows, maxITLValues: DefaultMaxITLValues}
+	for _, o := range opts {
+		o(&l)
+	}
+	return l
+}
+
 // ReadFile reads a whole trace file; see Read.
-func ReadFile(path string) (Metadata, []Record, error) {
+func ReadFile(path string, opts ...ReadOption) (Metadata, []Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Metadata{}, nil, fmt.Errorf("trace: read %s: %w", path, err)
@@ -36,7 +74,7 @@ func ReadFile(path string) (Metadata, []Record, error) {
 	if err != nil {
 		return Metadata{}, nil, fmt.Errorf("trace: read %s: %w", path, err)
 	}
-	meta, recs, err := Read(f, st.Size())
+	meta, recs, err := Read(f, st.Size(), opts...)
 	if err != nil {
 		return Metadata{}, nil, fmt.Errorf("trace: read %s: %w", path, err)
 	}
@@ -54,19 +92,21 @@ func ReadFile(path string) (Metadata, []Record, error) {
 // into another.
 //
 // Errors: ErrUnsupportedVersion for a trace of another format version,
-// ErrNotTrace for Parquet that is not a trace, and a wrapped decoding error
-// for anything truncated or corrupt. Read does not panic on bad input
-// (though a footer that declares absurd row counts can still exhaust
-// memory: Parquet's run-length encoding stores a million NULLs in a few
-// bytes).
+// ErrNotTrace for Parquet that is not a trace, ErrTooLarge for a footer
+// that declares more rows or inter-token latencies than the limits
+// (WithMaxRows, WithMaxITLValues), and a wrapped decoding error for
+// anything truncated or corrupt. Read does not panic on bad input, and the
+// limits, checked against the footer before anything is decoded, bound
+// what it allocates: neither decoder reads past the counts the footer
+// declares.
 //
 // Read decodes the column chunks that the Writer writes with a decoder of
 // its own (pages.go), several times faster than arrow-go's column readers
 // on short traces, and any other chunk, or one that decoder finds fault
 // with, with arrow-go's column readers, whose answer then stands. The
 // results are the same either way (FuzzRead checks this).
-func Read(r io.ReaderAt, size int64) (meta Metadata, recs []Record, err error) {
-	meta, recs, _, err = read(r, size, false)
+func Read(r io.ReaderAt, size int64, opts ...ReadOption) (meta Metadata, recs []Record, err error) {
+	meta, recs, _, err = read(r, size, false, opts...)
 	return meta, recs, err
 }
 
@@ -79,7 +119,7 @@ type readStats struct {
 // read is Read, and also says how many column chunks it read with
 // arrow-go's column readers. arrowOnly makes it read every chunk so, as a
 // reference for tests and benchmarks.
-func read(r io.ReaderAt, size int64, arrowOnly bool) (meta Metadata, recs []Record, st readStats, err error) {
+func read(r io.ReaderAt, size int64, arrowOnly bool, opts ...ReadOption) (meta Metadata, recs []Record, st readStats, err error) {
 	// arrow-go's decoders panic on some malformed inputs (bad dictionary
 	// indices, zstd frames, offsets); a trace file arrives over the network
 	// and must never take the verifier down, so turn those into errors.
@@ -110,15 +150,20 @@ func read(r io.ReaderAt, size int64, arrowOnly bool) (meta Metadata, recs []Reco
 	if err != nil {
 		return Metadata{}, nil, readStats{}, err
 	}
+	cols, err := findColumns(pf.MetaData())
+	if err != nil {
+		return Metadata{}, nil, readStats{}, err
+	}
+	if err := checkDeclaredSizes(pf, cols, limitsOf(opts)); err != nil {
+		return Metadata{}, nil, readStats{}, err
+	}
 	d := decoders.Get().(*decoder)
 	defer d.release()
 	d.pf, d.chunks.r, d.chunks.size, d.chunkBytes, d.stats = pf, sr, size, 0, readStats{}
 	// Files from parquet-mr 1.2.8 and older understate their chunk sizes,
 	// which arrow-go makes up for.
 	d.arrowOnly = arrowOnly || pf.MetaData().WriterVersion().LessThan(metadata.Parquet816FixedVersion)
-	if d.cols, err = findColumns(pf.MetaData()); err != nil {
-		return Metadata{}, nil, readStats{}, err
-	}
+	d.cols = cols
 
 	recs = make([]Record, 0, min(max(pf.NumRows(), 0), maxPrealloc))
 	for i := range pf.NumRowGroups() {
@@ -130,6 +175,51 @@ func read(r io.ReaderAt, size int64, arrowOnly bool) (meta Metadata, recs []Reco
 		return Metadata{}, nil, readStats{}, fmt.Errorf("trace: reading parquet: got %d rows, footer says %d", len(recs), pf.NumRows())
 	}
 	return meta, recs, d.stats, nil
+}
+
+// checkDeclaredSizes holds the footer's row and value counts to the
+// limits, and to each other: the row groups must add up to the file's
+// rows, and every column chunk but itl_ns (one level per row) must have as
+// many values as its row group has rows.
+func checkDeclaredSizes(pf *file.Reader, cols [numColumns]column, l readLimits) error {
+	total := pf.NumRows()
+	if total < 0 {
+		return fmt.Errorf("trace: corrupt parquet file: footer declares %d rows", total)
+	}
+	if total > l.maxRows {
+		return fmt.Errorf("%w: %d rows declared, limit %d", ErrTooLarge, total, l.maxRows)
+	}
+	var rows, itl int64
+	for rg := range pf.NumRowGroups() {
+		md := pf.MetaData().RowGroup(rg)
+		n := md.NumRows()
+		if n < 0 || n > total-rows {
+			return fmt.Errorf("trace: corrupt parquet file: row group %d declares %d rows; the file has %d", rg, n, total)
+		}
+		rows += n
+		for c := range numColumns {
+			cc, err := md.ColumnChunk(cols[c].leaf)
+			if err != nil {
+				return fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %w", rg, arrowSchema.Field(c).Name, err)
+			}
+			v := cc.NumValues()
+			switch {
+			case c == iITLNS && (v < n || v > l.maxITLValues-itl):
+				if v >= n {
+					return fmt.Errorf("%w: more than %d inter-token latencies declared", ErrTooLarge, l.maxITLValues)
+				}
+				return fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %d values for %d rows", rg, arrowSchema.Field(c).Name, v, n)
+			case c == iITLNS:
+				itl += v
+			case v != n:
+				return fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %d values for %d rows", rg, arrowSchema.Field(c).Name, v, n)
+			}
+		}
+	}
+	if rows != total {
+		return fmt.Errorf("trace: corrupt parquet file: row groups hold %d rows; the footer declares %d", rows, total)
+	}
+	return nil
 }
 
 // readMetadata checks the key-value metadata that marks a trace file.

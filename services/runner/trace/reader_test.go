@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -277,6 +278,22 @@ func TestDecompressIsBounded(t *testing.T) {
 			if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
 				t.Fatalf("allocated %d bytes for a page of 1000", n)
 			}
+
+			// The same through the codec arrow-go's column readers use
+			// (the fallback for pages the page decoder refuses).
+			c, err := compress.GetCodec(tc.codec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&before)
+			out, err := compress.Decode(c, make([]byte, 1000), tc.src)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatalf("arrow-go codec: decoded %d bytes into a page of 1000", len(out))
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+				t.Fatalf("arrow-go codec: allocated %d bytes for a page of 1000", n)
+			}
 		})
 	}
 
@@ -286,5 +303,49 @@ func TestDecompressIsBounded(t *testing.T) {
 	got, err := cr.decompress(compress.Codecs.Zstd, enc.EncodeAll(page, nil), len(page))
 	if err != nil || !bytes.Equal(got, page) {
 		t.Fatalf("zstd page: %v", err)
+	}
+}
+
+// The limits hold the footer's declared counts, checked before anything is
+// decoded: a file just within them reads, one just past them is refused
+// with ErrTooLarge, and a small file that declares many rows costs nothing
+// to refuse.
+func TestReadLimits(t *testing.T) {
+	recs := randomRecords(7, 100)
+	data := writeToBuffer(t, Metadata{}, recs)
+	levels := int64(0) // one per latency, and one for a row with none
+	for _, r := range recs {
+		levels += int64(max(len(r.ITLNS), 1))
+	}
+	read := func(opts ...ReadOption) error {
+		_, _, err := Read(bytes.NewReader(data), int64(len(data)), opts...)
+		return err
+	}
+	if err := read(WithMaxRows(100), WithMaxITLValues(levels)); err != nil {
+		t.Fatalf("a file at the limits: %v", err)
+	}
+	if err := read(WithMaxRows(99)); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "100 rows declared, limit 99") {
+		t.Fatalf("one row past the limit: err = %v, want ErrTooLarge naming 100 rows and the limit", err)
+	}
+	if err := read(WithMaxITLValues(levels - 1)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("one latency past the limit: err = %v, want ErrTooLarge", err)
+	}
+
+	// 200,000 identical rows compress to a few KiB; refusing them must not
+	// decode them.
+	same := make([]Record, 200_000)
+	bomb := writeToBuffer(t, Metadata{}, same)
+	if len(bomb) > 64<<10 {
+		t.Fatalf("the test wants a small file: %d bytes", len(bomb))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := Read(bytes.NewReader(bomb), int64(len(bomb)), WithMaxRows(1000))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2<<20 {
+		t.Fatalf("refusing a %d-byte file allocated %d bytes", len(bomb), n)
 	}
 }
