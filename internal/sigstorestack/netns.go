@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -222,7 +223,14 @@ func execInNamespace(ctx context.Context, args []string, stdout, stderr io.Write
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = deathSignalAttr()
 	cmd.WaitDelay = 10 * time.Second
-	err = cmd.Run()
+	// As for the servers (startProcess): run it from a thread that stays
+	// until it exits, or the death signal may kill it early.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- cmd.Run()
+	}()
+	err = <-errc
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

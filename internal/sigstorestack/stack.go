@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -427,14 +428,25 @@ func startProcess(name, bin string, args []string, dir string) (*process, error)
 	}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = deathSignalAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("sigstorestack: starting %s (%s): %w", name, bin, err)
-	}
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		// The death signal fires when the thread that started the child
+		// ends, not the process, and Go ends a thread whenever a goroutine
+		// locked to it returns (the simulated engine's clock does, on
+		// purpose): start the child from a thread that stays until it exits.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("sigstorestack: starting %s (%s): %w", name, bin, err)
+	}
 	return p, nil
 }
 
