@@ -43,7 +43,8 @@ type arrowCodec interface {
 }
 
 // cappedCodec is an arrow-go codec whose block decoding stops at the
-// capacity of the destination buffer.
+// length of the destination buffer (arrow-go sizes it from the page
+// header).
 type cappedCodec struct {
 	arrowCodec
 	decode func(dst, src []byte) ([]byte, error)
@@ -61,12 +62,16 @@ func (c cappedCodec) Decode(dst, src []byte) []byte {
 	return out
 }
 
+// decodeZstdCapped and decodeSnappyCapped decode a block into dst, and
+// refuse one that decodes to more than len(dst) bytes before writing past
+// it. Both decoders use them: the page decoder and, through cappedCodec,
+// arrow-go's column readers.
 func decodeZstdCapped(dst, src []byte) ([]byte, error) {
-	dec, err := zstdDecoder() // WithDecodeAllCapLimit: never past cap(dst)
+	dec, err := zstdDecoder() // WithDecodeAllCapLimit: never past cap
 	if err != nil {
 		return nil, err
 	}
-	return dec.DecodeAll(src, dst[:0])
+	return dec.DecodeAll(src, dst[:0:len(dst)])
 }
 
 func decodeSnappyCapped(dst, src []byte) ([]byte, error) {

@@ -224,24 +224,11 @@ func (cr *chunkReader) decompress(codec compress.Compression, src []byte, size i
 	case compress.Codecs.Uncompressed:
 		out = src
 	case compress.Codecs.Zstd:
-		var dec *zstd.Decoder
-		if dec, err = zstdDecoder(); err != nil {
-			return nil, err
-		}
 		cr.page = resize(cr.page, size)
-		out, err = dec.DecodeAll(src, cr.page[:0:size])
+		out, err = decodeZstdCapped(cr.page[:size], src)
 	case compress.Codecs.Snappy:
-		// A snappy block starts with its decoded length: check it before
-		// the codec allocates that much.
-		if n, k := binary.Uvarint(src); k <= 0 || n != uint64(size) {
-			return nil, corrupt("snappy block does not decode to the page's %d bytes", size)
-		}
-		var c compress.Codec
-		if c, err = compress.GetCodec(codec); err != nil {
-			return nil, err
-		}
 		cr.page = resize(cr.page, size)
-		out, err = compress.Decode(c, cr.page[:0:size], src)
+		out, err = decodeSnappyCapped(cr.page[:size], src)
 	default:
 		return nil, errUnsupported
 	}
