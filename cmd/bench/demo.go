@@ -101,7 +101,7 @@ reason). The data directory is temporary unless --data-dir or --keep is given.`,
 				Points:      []load.Spec{{Rate: rate, Requests: requests}},
 				Dataset:     runner.DatasetConfig{Output: dataset.Lengths{Mean: 64}},
 				SLOTemplate: "llm.standard", ModelRevision: "0000000",
-				Progress: cmd.ErrOrStderr(), ProgressTTY: isTerminal(cmd.ErrOrStderr()),
+				Progress: cmd.ErrOrStderr(), ProgressTTY: logging.IsTerminal(cmd.ErrOrStderr()),
 			}
 			cfg.Hardware.GitCommit = gitCommit
 			cfg.PublishTo(p.JetStream(), p.Store(), nil)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/inferencebench/bench/internal/logging"
 	"io"
 	"maps"
 	"os"
@@ -265,7 +266,7 @@ cancelled, then prints the batch summary.`,
 				printJobs(w, batch, jobs)
 				return nil
 			}
-			return watchJobs(ctx, w, store, batch, isTerminal(w))
+			return watchJobs(ctx, w, store, batch, logging.IsTerminal(w))
 		},
 	}
 	nf.register(cmd.Flags())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/inferencebench/bench/internal/logging"
 	"os"
 	"time"
 
@@ -86,7 +87,7 @@ func (k *keylessFlags) tokens(fs *pflag.FlagSet, interactive bool) keyless.Token
 		return keyless.TokenFile(file)
 	}
 	base := signer.ServiceTokens("", "")
-	if !interactive || !k.interactive || !isTerminal(os.Stdin) {
+	if !interactive || !k.interactive || !logging.IsTerminal(os.Stdin) {
 		return base
 	}
 	sources := []keyless.TokenSource{base}

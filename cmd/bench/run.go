@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/inferencebench/bench/internal/logging"
 	"io"
 	"math"
 	"os"
@@ -148,7 +149,7 @@ func (r *runFlags) config(cmd *cobra.Command) (runner.Config, error) {
 		r.cfg.Hardware.GitCommit = r.gitOverride
 	}
 	if !r.quiet {
-		r.cfg.Progress, r.cfg.ProgressTTY = cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr())
+		r.cfg.Progress, r.cfg.ProgressTTY = cmd.ErrOrStderr(), logging.IsTerminal(cmd.ErrOrStderr())
 	}
 	if r.cfg.Repeat < 1 {
 		return runner.Config{}, fail(exitInvalid, "--repeat %d: want 1 or more", r.cfg.Repeat)
@@ -296,13 +297,4 @@ func orNone(s string) string {
 		return "no SLO"
 	}
 	return s
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -41,7 +41,7 @@ func New(o Options) (zerolog.Logger, error) {
 	format := o.Format
 	if format == "" || format == "auto" {
 		format = "json"
-		if isTerminal(out) {
+		if IsTerminal(out) {
 			format = "console"
 		}
 	}
@@ -55,7 +55,9 @@ func New(o Options) (zerolog.Logger, error) {
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (a character device), where
+// output may be interactive: console logs, progress bars, live tables.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -37,6 +37,7 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
 	"github.com/inferencebench/bench/pkg/envelope/verify"
 	"github.com/inferencebench/bench/services/indexer"
+	"github.com/inferencebench/bench/services/runner"
 	"github.com/inferencebench/bench/services/runner/fleet"
 	"github.com/inferencebench/bench/services/signer"
 	"github.com/inferencebench/bench/services/verifier"
@@ -508,7 +509,9 @@ func startEmbeddedS3(ctx context.Context, opts Options) (objstore.Config, *objst
 	case errors.Is(err, os.ErrNotExist):
 		cred = s3Credentials{AccessKey: "bench-" + randomHex(6), SecretKey: randomHex(20)}
 		data, _ := json.MarshalIndent(cred, "", "  ")
-		if err := os.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		// Atomic: a crash mid-write must not leave a file the next start
+		// refuses as "not valid S3 credentials".
+		if err := runner.WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
 			return objstore.Config{}, nil, err
 		}
 	default:

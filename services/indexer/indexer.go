@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -197,11 +196,12 @@ func newBatcher(cat catalog.Catalog, max int, delay time.Duration) *batcher {
 	return b
 }
 
-// announcement is one handler's promise of an entry; withdraw is
-// idempotent, so a handler may defer it and also call it through put.
+// announcement is one handler's promise of an entry. Its handler alone
+// uses it; withdraw is idempotent, so the handler may defer it and also
+// call it through put.
 type announcement struct {
-	b    *batcher
-	once sync.Once
+	b         *batcher
+	withdrawn bool
 }
 
 func (b *batcher) announce() *announcement {
@@ -209,7 +209,12 @@ func (b *batcher) announce() *announcement {
 	return &announcement{b: b}
 }
 
-func (a *announcement) withdraw() { a.once.Do(func() { a.b.coming.Add(-1) }) }
+func (a *announcement) withdraw() {
+	if !a.withdrawn {
+		a.withdrawn = true
+		a.b.coming.Add(-1)
+	}
+}
 
 var errStopped = errors.New("indexer: catalog writer stopped")
 
@@ -266,7 +271,6 @@ func (b *batcher) loop() {
 			case r := <-b.reqs:
 				batch = append(batch, r)
 			case <-timer.C:
-				waiting = false
 				break gather
 			case <-b.done:
 				break gather

@@ -33,9 +33,6 @@ func (r *Run) Status() Status { return r.status }
 // catalog links them to the job.
 func (r *Run) Header() nats.Header { return r.header }
 
-// Runner is the runner's id.
-func (r *Run) Runner() string { return r.runner }
-
 // Progress records that load point (1-based) of points is being measured.
 func (r *Run) Progress(ctx context.Context, point, points int) error {
 	_, err := r.store.Update(ctx, r.id, func(s *Status) error {

@@ -132,10 +132,7 @@ func submitOne(ctx context.Context, js jetstream.JetStream, store *Store, j Job,
 	if err != nil {
 		return false, err
 	}
-	h := nats.Header{}
-	h.Set(bus.HdrJobID, j.ID)
-	h.Set(bus.HdrBatchID, batchID)
-	msg := &nats.Msg{Subject: bus.JobSubject(j.Spec.Pool), Header: h, Data: body}
+	msg := &nats.Msg{Subject: bus.JobSubject(j.Spec.Pool), Header: jobHeader(j.ID, batchID), Data: body}
 	if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID("job:"+j.ID), jetstream.WithExpectStream(bus.StreamJobs)); err != nil {
 		return false, fmt.Errorf("fleet: queueing job %s on %s: %w", j.ID, msg.Subject, err)
 	}

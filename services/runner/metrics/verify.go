@@ -34,11 +34,7 @@ func ParseResolved(s string) ([]Predicate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("SLO %q: threshold: %w", part, err)
 		}
-		field := name + "_ms"
-		if name == "total" {
-			field = "total_ms"
-		}
-		out = append(out, Predicate{Name: name, Field: field, Op: op, Value: v})
+		out = append(out, Predicate{Name: name, Field: name + "_ms", Op: op, Value: v})
 	}
 	return out, nil
 }
