@@ -118,9 +118,20 @@ func TestKeylessSCTIsRequiredByDefault(t *testing.T) {
 	vs := keylesstest.NewVirtual(t)
 	env := unsignedBaseline(t)
 	vs.Sign(t, env, ghIdentity, ghIssuer, keylesstest.SignOptions{})
-	p := keylessPolicy(t, vs, ghIssuer, ghIdentity, "")
-	p.SkipSCT = false
-	_, err := p.Verify(env)
+	// A policy file that says nothing about SCTs requires them.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "trusted_root.json"), vs.TrustedRootJSON(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(map[string]any{
+		"keyless":      []map[string]string{{"issuer": ghIssuer, "identity": ghIdentity}},
+		"trusted_root": "trusted_root.json",
+	})
+	p, err := verify.ParsePolicy(doc, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Verify(env)
 	if !errors.Is(err, verify.ErrSCT) || !strings.Contains(err.Error(), "signed certificate timestamp") {
 		t.Fatalf("want ErrSCT, got %v", err)
 	}

@@ -224,16 +224,20 @@ func TestReadsAreIndependent(t *testing.T) {
 		kept[i] = read(i)
 	}
 	var wg sync.WaitGroup
-	for range 4 {
+	concurrent := make([][][]Record, 4)
+	for g := range concurrent {
 		wg.Go(func() {
 			for i := range files {
-				read(i)
+				concurrent[g] = append(concurrent[g], read(i))
 			}
 		})
 	}
 	wg.Wait()
 	for i := range files {
 		requireEqualRecords(t, kept[i], want[i])
+		for g := range concurrent {
+			requireEqualRecords(t, concurrent[g][i], want[i])
+		}
 	}
 }
 
