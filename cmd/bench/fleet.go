@@ -25,7 +25,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/inferencebench/bench/internal/bus"
 	"github.com/inferencebench/bench/services/runner/fleet"
 	"github.com/inferencebench/bench/services/runner/hwinfo"
 )
@@ -160,12 +159,12 @@ with labels no live runner of the pool has, are refused unless
 			js, _ := jetstream.New(nc)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
-			if err := bus.Setup(ctx, js, bus.Options{}); err != nil {
-				return fail(exitFailed, "%v", err)
-			}
+			// The streams and buckets are the pipeline's to create, with its
+			// replicas and retention: a client that created them here, with
+			// defaults, would scale a cluster's streams back to one replica.
 			store, err := fleet.OpenStore(ctx, js)
 			if err != nil {
-				return fail(exitFailed, "%v", err)
+				return fail(exitFailed, "%v: is the pipeline running at %s ('bench up', or any role started with --nats; they create the streams)?", err, nf.serverURL())
 			}
 			attempts := m.MaxAttempts
 			if cmd.Flags().Changed("max-attempts") || attempts == 0 {

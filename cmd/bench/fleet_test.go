@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/internal/objstore"
 	"github.com/inferencebench/bench/services/runner/fleet"
 )
@@ -495,5 +496,26 @@ func getVerified(t *testing.T, api, hash string, v any) {
 			t.Fatalf("envelope %s is not in the catalog", hash)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// bench submit is a client: against a NATS server where no role has
+// created the contract's streams it refuses with a hint, and creates
+// nothing (creating them with default replicas and retention would scale
+// down the pipeline's own streams on a cluster).
+func TestSubmitDoesNotCreateTheStreams(t *testing.T) {
+	b := bustest.StartServer(t)
+	dir := t.TempDir()
+	matrix := writeFile(t, dir, "m.yaml", "batch: b\npool: a\nmodels: [{id: m}]\nengines:\n  - {name: sim, endpoint: http://127.0.0.1:1}\nload:\n  - {rate: 2, requests: 4}\n")
+	r := runBench(t, nil, "submit", matrix, "--nats", b.URL, "--allow-unknown-pool")
+	if r.code != 1 || !strings.Contains(r.stderr, "is the pipeline running at") {
+		t.Fatalf("exit %d, want 1 with a hint that the pipeline is not running:\n%s", r.code, r.stderr)
+	}
+	names := b.JS.StreamNames(t.Context())
+	for n := range names.Name() {
+		t.Errorf("bench submit created stream %s", n)
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
