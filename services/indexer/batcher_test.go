@@ -2,7 +2,11 @@ package indexer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,5 +148,54 @@ func TestBatcherMaxBatch(t *testing.T) {
 	}
 	if total != n {
 		t.Fatalf("committed %d entries, want %d", total, n)
+	}
+}
+
+// An entry the catalog refuses fails alone: the envelopes that shared its
+// transaction are committed, and its own error says what was refused.
+func TestBatcherRefusedEntryFailsAlone(t *testing.T) {
+	cat, err := catalog.OpenSQLite(filepath.Join(t.TempDir(), "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	b := newBatcher(cat, 256, time.Hour)
+	defer b.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	const n, bad = 20, 7
+	ann := make([]*announcement, n)
+	for i := range ann {
+		ann[i] = b.announce() // all announced first: they share one transaction
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			e := catalog.Entry{
+				ContentHash: fmt.Sprintf("%064x", i), RunID: fmt.Sprint(i), SignatureMethod: catalog.MethodDevKey,
+				Timestamp: time.Now(), VerifiedAt: time.Now(), Envelope: []byte("{}"),
+				Metrics: map[string]float64{"ttft_p50_ms": 1},
+			}
+			if i == bad {
+				e.Metrics["tpot_p50_ms"] = math.NaN()
+			}
+			errs[i] = b.put(ctx, e, ann[i])
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == bad && !errors.Is(err, catalog.ErrInvalid):
+			t.Errorf("entry %d: got %v, want the catalog's refusal (ErrInvalid)", i, err)
+		case i == bad && !strings.Contains(err.Error(), "tpot_p50_ms"):
+			t.Errorf("entry %d: the refusal does not name the metric: %v", i, err)
+		case i != bad && err != nil:
+			t.Errorf("entry %d failed with the refused one: %v", i, err)
+		}
+	}
+	if got, err := cat.Count(ctx, catalog.Filter{}); err != nil || got != n-1 {
+		t.Fatalf("catalog holds %d entries (%v), want %d", got, err, n-1)
 	}
 }

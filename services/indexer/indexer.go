@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,9 @@ func (ix *indexer) handle(ctx context.Context, m *bus.Message) ([]bus.Output, er
 	}
 	entry.JobID, entry.BatchID = m.Header.Get(bus.HdrJobID), m.Header.Get(bus.HdrBatchID)
 	if err := ix.batch.put(ctx, entry, coming); err != nil {
+		if errors.Is(err, catalog.ErrInvalid) {
+			return nil, bus.Permanentf("the catalog refused the entry: %v", err)
+		}
 		return nil, fmt.Errorf("writing the catalog: %w", err) // retried: the catalog is idempotent
 	}
 	h := bus.ForwardHeaders(m.Header, bus.StageIndexer, env.RunID, hash)
@@ -125,7 +129,10 @@ func identity(env *envelope.Envelope, m *bus.Message) string {
 	return ""
 }
 
-// Entry extracts the catalog's fields from a verified envelope.
+// Entry extracts the catalog's fields from a verified envelope. A metric
+// whose value does not fit a float64 (an integer of hundreds of digits is
+// valid JSON and a valid envelope) is left out of the catalog's metrics; the
+// archived envelope keeps it as it is.
 func Entry(env *envelope.Envelope, hash string, raw []byte) catalog.Entry {
 	e := catalog.Entry{
 		ContentHash: hash, RunID: env.RunID, SuiteID: env.SuiteID, SuiteVersion: env.SuiteVersion,
@@ -161,7 +168,9 @@ func Entry(env *envelope.Envelope, hash string, raw []byte) catalog.Entry {
 	}
 	for _, m := range env.Metrics {
 		if k := m.Value.Kind(); k == canonjson.Int || k == canonjson.Float {
-			e.Metrics[m.Name] = m.Value.Float()
+			if f := m.Value.Float(); !math.IsInf(f, 0) {
+				e.Metrics[m.Name] = f
+			}
 		}
 	}
 	return e
@@ -281,13 +290,28 @@ func (b *batcher) loop() {
 		for i := range batch {
 			entries[i] = batch[i].entry
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := b.cat.Put(ctx, entries...)
-		cancel()
+		err := b.commit(entries...)
+		if err != nil && len(batch) > 1 {
+			// One entry the catalog refuses must not fail the envelopes it
+			// happened to share a transaction with: each is tried alone, so
+			// that only its own error comes back to it.
+			for _, r := range batch {
+				r.reply <- b.commit(r.entry)
+			}
+			continue
+		}
 		for _, r := range batch {
 			r.reply <- err
 		}
 	}
+}
+
+// commit writes entries to the catalog in one transaction.
+func (b *batcher) commit(entries ...catalog.Entry) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := b.cat.Put(ctx, entries...)
+	return err
 }
 
 func (b *batcher) stop() { close(b.done) }
