@@ -151,12 +151,11 @@ with labels no live runner of the pool has, are refused unless
 				fmt.Fprintf(w, "%d jobs in pools %s (not submitted: --dry-run)\n", len(jobs), strings.Join(fleet.Pools(jobs), ", "))
 				return nil
 			}
-			nc, err := nf.connect()
+			nc, js, err := nf.connectJS()
 			if err != nil {
-				return natsFail(err)
+				return err
 			}
 			defer nc.Close()
-			js, _ := jetstream.New(nc)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 			defer cancel()
 			// The streams and buckets are the pipeline's to create, with its
@@ -195,20 +194,11 @@ with labels no live runner of the pool has, are refused unless
 	return cmd
 }
 
-func natsFail(err error) error {
-	var fe *natsFlagError
-	if errors.As(err, &fe) {
-		return fail(exitInvalid, "%v", err)
-	}
-	return fail(exitFailed, "%v", err)
-}
-
 func openFleet(cmd *cobra.Command, nf *natsFlags) (*fleet.Store, jetstream.JetStream, func(), error) {
-	nc, err := nf.connect()
+	nc, js, err := nf.connectJS()
 	if err != nil {
-		return nil, nil, nil, natsFail(err)
+		return nil, nil, nil, err
 	}
-	js, _ := jetstream.New(nc)
 	store, err := fleet.OpenStore(cmd.Context(), js)
 	if err != nil {
 		nc.Close()

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -93,18 +94,9 @@ func (f *serviceFlags) logger(cmd *cobra.Command, role string) (zerolog.Logger, 
 // connect dials NATS for a service (reconnecting forever once connected)
 // and makes sure the contract's streams exist.
 func (f *serviceFlags) connect(ctx context.Context, role string, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := f.nats.connect(bus.ServiceOptions("bench "+role, log)...)
+	nc, js, err := f.nats.connectJS(bus.ServiceOptions("bench "+role, log)...)
 	if err != nil {
-		var fe *natsFlagError
-		if errors.As(err, &fe) {
-			return nil, nil, fail(exitInvalid, "%v", err)
-		}
-		return nil, nil, fail(exitFailed, "%v", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fail(exitFailed, "JetStream: %v", err)
+		return nil, nil, err
 	}
 	if err := bus.Setup(ctx, js, f.busOptions()); err != nil {
 		nc.Close()
@@ -323,20 +315,33 @@ any point. With --http it serves the results API over the catalog.`,
 				return fail(exitInvalid, "--catalog %s: %v", catalogPath, err)
 			}
 			defer cat.Close()
+			// The address is taken before anything starts, so that a busy
+			// port is reported at once rather than when the indexer stops.
+			var ln net.Listener
+			if httpAddr != "" {
+				if ln, err = net.Listen("tcp", httpAddr); err != nil {
+					return fail(exitInvalid, "--http: %v", err)
+				}
+				defer ln.Close()
+			}
 			nc, js, st, err := sf.connectWithStore(cmd.Context(), "indexer", log)
 			if err != nil {
 				return err
 			}
 			return serve(cmd, log, nc, func(ctx context.Context) error {
-				errc := make(chan error, 1)
-				if httpAddr != "" {
-					go func() { errc <- serveAPI(ctx, httpAddr, cat, nc, log) }()
+				if ln == nil {
+					return indexer.Run(ctx, indexer.Config{JS: js, Store: st, Catalog: cat, Concurrency: sf.concurrency, Log: log})
 				}
+				// An API that stops serving stops the indexer too: a role
+				// that runs but cannot be reached would look healthy.
+				ctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				apiErr := make(chan error, 1)
+				go func() { apiErr <- serveAPI(ctx, ln, cat, nc, log); cancel() }()
 				err := indexer.Run(ctx, indexer.Config{JS: js, Store: st, Catalog: cat, Concurrency: sf.concurrency, Log: log})
-				if httpAddr != "" {
-					if herr := <-errc; err == nil && herr != nil {
-						err = herr
-					}
+				cancel()
+				if aerr := <-apiErr; aerr != nil {
+					return aerr // the cause; the indexer's error is only that it was stopped
 				}
 				return err
 			})
@@ -462,19 +467,11 @@ the reason. With --json each is one JSON object per line, with its headers
 and its payload (verbatim, as a string when it is text, base64 otherwise).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nc, err := nf.connect()
+			nc, js, err := nf.connectJS()
 			if err != nil {
-				var fe *natsFlagError
-				if errors.As(err, &fe) {
-					return fail(exitInvalid, "%v", err)
-				}
-				return fail(exitFailed, "%v", err)
+				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return fail(exitFailed, "%v", err)
-			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			cfg := jetstream.OrderedConsumerConfig{}

@@ -424,6 +424,27 @@ func (n *natsFlags) connect(extra ...nats.Option) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// connectJS is connect followed by jetstream.New, its errors already mapped
+// to exit codes: a fault in the flags is a usage error (exit 2), a server
+// that does not answer a failure (exit 1) with a hint where to look. Every
+// command that talks to the bus connects through it.
+func (n *natsFlags) connectJS(extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := n.connect(extra...)
+	if err != nil {
+		var fe *natsFlagError
+		if errors.As(err, &fe) {
+			return nil, nil, fail(exitInvalid, "%v", err)
+		}
+		return nil, nil, fail(exitFailed, "%v\n  is NATS with JetStream running there? 'bench up' starts one; --nats (or $%s) points elsewhere", err, envNATS)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fail(exitFailed, "JetStream on %s: %v", n.serverURL(), err)
+	}
+	return nc, js, nil
+}
+
 // natsFlagError is a connect error caused by the flags themselves (a
 // missing file, a certificate without its key), not by the server: commands
 // report it as a usage error (exit 2) rather than as an unreachable bus.
@@ -516,7 +537,7 @@ does not exist; 2 bad flags.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
-			nc, err := nf.connect(
+			nc, js, err := nf.connectJS(
 				// A watch runs until interrupted: keep reconnecting rather
 				// than give up after nats.go's default of 60 attempts.
 				nats.MaxReconnects(-1),
@@ -529,18 +550,10 @@ does not exist; 2 bad flags.`,
 					fmt.Fprintf(stderr, "bench watch: reconnected to %s\n", c.ConnectedUrlRedacted())
 				}),
 			)
-			var flagErr *natsFlagError
-			switch {
-			case errors.As(err, &flagErr):
-				return fail(exitInvalid, "%v", err)
-			case err != nil:
-				return fail(exitFailed, "%v\n  start the pipeline with 'bench up', or point --nats (or $%s) at a running NATS server", err, envNATS)
+			if err != nil {
+				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return fail(exitFailed, "JetStream on %s: %v", nf.serverURL(), err)
-			}
 			cons, err := js.OrderedConsumer(ctx, bus.StreamResults, cfg)
 			switch {
 			case ctx.Err() != nil:

@@ -975,3 +975,43 @@ func TestWatchOverMutualTLS(t *testing.T) {
 		t.Fatalf("unknown CA: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// Every command that talks to the bus reports a fault in its NATS flags as
+// a usage error (exit 2) naming the flag, before it starts anything.
+func TestNATSFlagErrorsAreUsageErrors(t *testing.T) {
+	qClearEnv(t)
+	b := qStartBus(t, true)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		cmd  *cobra.Command
+		args []string
+	}{
+		{newWatchCommand(), nil},
+		{newRejectedCommand(), nil},
+		{newIndexerCommand(), []string{"--catalog", filepath.Join(dir, "catalog.db")}},
+		{newUpCommand(), []string{"--data-dir", dir, "--http", ""}},
+	} {
+		args := append([]string{"--nats", b.URL, "--nats-creds", filepath.Join(dir, "missing.creds")}, c.args...)
+		r := qRun(t, c.cmd, nil, args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--nats-creds") {
+			t.Errorf("bench %s: exit %d, want 2 naming --nats-creds\n%s", c.cmd.Name(), r.code, r.stderr)
+		}
+	}
+}
+
+// A results API address that is taken stops 'bench indexer' at once, with
+// the flag named, instead of indexing without the API it was asked for.
+func TestIndexerHTTPAddressInUse(t *testing.T) {
+	qClearEnv(t)
+	b := qStartBus(t, true)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	r := qRun(t, newIndexerCommand(), nil, "--nats", b.URL, "--catalog", filepath.Join(t.TempDir(), "catalog.db"),
+		"--http", taken.Addr().String())
+	if r.code != 2 || !strings.Contains(r.stderr, "--http") || !strings.Contains(r.stderr, "address already in use") {
+		t.Fatalf("exit %d, want 2 naming --http and the busy address\n%s", r.code, r.stderr)
+	}
+}

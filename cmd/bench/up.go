@@ -24,13 +24,8 @@ import (
 	"github.com/inferencebench/bench/services/signer"
 )
 
-// serveAPI serves the results API over cat on addr until ctx ends.
-func serveAPI(ctx context.Context, addr string, cat catalog.Catalog, nc *nats.Conn, log zerolog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("results API: %w", err)
-	}
-	defer ln.Close() // Serve closes it too; this covers the returns before it
+// serveAPI serves the results API over cat on ln until ctx ends.
+func serveAPI(ctx context.Context, ln net.Listener, cat catalog.Catalog, nc *nats.Conn, log zerolog.Logger) error {
 	ready := func(ctx context.Context) error {
 		if !nc.IsConnected() {
 			return fmt.Errorf("not connected to NATS (%s)", nc.Status())
@@ -104,9 +99,9 @@ or SIGTERM, then drains. Runners on this machine publish into it with
 				HTTPAddr: httpAddr, Concurrency: sf.concurrency, Log: log}
 			opts.Bus = sf.busOptions()
 			if cmd.Flags().Changed("nats") || os.Getenv(envNATS) != "" {
-				nc, err := sf.nats.connect(bus.ServiceOptions("bench up", log)...)
+				nc, _, err := sf.nats.connectJS(bus.ServiceOptions("bench up", log)...)
 				if err != nil {
-					return fail(exitFailed, "%v", err)
+					return err
 				}
 				defer nc.Close()
 				opts.NATS = nc
