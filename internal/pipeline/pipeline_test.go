@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/objstore"
 	"github.com/inferencebench/bench/pkg/envelope"
@@ -123,19 +124,6 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func streamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 // TestTwoHundredRuns sends 200 runs through runner, signer, verifier and
 // indexer: all 200 are in the catalog, verified, once each, and delivered
 // once each on the results stream; publishing all 200 again changes
@@ -225,9 +213,9 @@ func TestTwoHundredRuns(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the second round to be indexed", func() bool { return indexed.Load() >= 400 })
 	time.Sleep(200 * time.Millisecond)
-	if n, _ := p.Catalog().Count(ctx, catalog.Filter{}); n != 200 || results.len() != 200 || streamMsgs(t, p.JetStream(), bus.StreamResults) != 200 {
+	if n, _ := p.Catalog().Count(ctx, catalog.Filter{}); n != 200 || results.len() != 200 || bustest.Count(t, p.JetStream(), bus.StreamResults) != 200 {
 		t.Fatalf("after republishing: catalog %d, results delivered %d, results stream %d; want 200 each",
-			n, results.len(), streamMsgs(t, p.JetStream(), bus.StreamResults))
+			n, results.len(), bustest.Count(t, p.JetStream(), bus.StreamResults))
 	}
 	if rejected.len() != 0 {
 		t.Fatalf("the second round was dead-lettered: %s", rejected.all()[0].Headers().Get(bus.HdrReason))

@@ -67,3 +67,17 @@ func (b *Bus) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	}
 	return nc, js
 }
+
+// Count returns how many messages stream holds now.
+func Count(t testing.TB, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	return info.State.Msgs
+}

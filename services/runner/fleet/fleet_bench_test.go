@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 )
 
 var (
@@ -119,7 +120,7 @@ func BenchmarkFleetDispatch(b *testing.B) {
 		if s := Summarize(statuses); ran != nJobs || s.Done != nJobs {
 			b.Fatalf("%d jobs ran once, %d recorded done, of %d", ran, s.Done, nJobs)
 		}
-		if n := streamCount(b, js, bus.StreamJobs); n != 0 {
+		if n := bustest.Count(b, js, bus.StreamJobs); n != 0 {
 			b.Fatalf("%d job messages left in the queue", n)
 		}
 

@@ -85,19 +85,6 @@ func jobState(t testing.TB, store *Store, id string) Status {
 	return st
 }
 
-func streamCount(t testing.TB, js jetstream.JetStream, name string) uint64 {
-	t.Helper()
-	s, err := js.Stream(context.Background(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 func TestMatrixErrorsNameLineAndField(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
 		{"unknown field", "batch: b\npool: p\nmodles:\n  - id: m\n", "m.yaml:3: modles: unknown field"},
@@ -194,7 +181,7 @@ func TestSubmitRefusesJobsNobodyCanTake(t *testing.T) {
 	if !errors.Is(err, ErrUnknownPool) || !strings.Contains(err.Error(), `no runner of pool "cpu" has the labels map[gpu_count:8]`) {
 		t.Fatalf("labels: %v", err)
 	}
-	if n := streamCount(t, js, bus.StreamJobs); n != 0 {
+	if n := bustest.Count(t, js, bus.StreamJobs); n != 0 {
 		t.Fatalf("%d jobs queued by refused submissions", n)
 	}
 }
@@ -214,7 +201,7 @@ func TestResubmitIsHarmless(t *testing.T) {
 	if err != nil || res2.Queued != 0 || res2.Existing != 5 || res2.Batch.ID != res.Batch.ID {
 		t.Fatalf("second: %+v %v", res2, err)
 	}
-	if n := streamCount(t, js, bus.StreamJobs); n != 5 {
+	if n := bustest.Count(t, js, bus.StreamJobs); n != 5 {
 		t.Fatalf("%d job messages, want 5", n)
 	}
 	var ran sync.Map
@@ -280,7 +267,7 @@ func TestCancelQueuedAndRunning(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the running job was not stopped")
 	}
-	waitUntil(t, 10*time.Second, "the queue empty", func() bool { return streamCount(t, js, bus.StreamJobs) == 0 })
+	waitUntil(t, 10*time.Second, "the queue empty", func() bool { return bustest.Count(t, js, bus.StreamJobs) == 0 })
 	for _, id := range []string{queued, running} {
 		if st := jobState(t, store, id); st.State != Cancelled {
 			t.Fatalf("job %s: %s", id, st.State)
@@ -313,7 +300,7 @@ func TestFailingJobIsDeadLetteredWithEveryReason(t *testing.T) {
 	if st.Reason != want {
 		t.Fatalf("reason %q, want %q", st.Reason, want)
 	}
-	waitUntil(t, 5*time.Second, "the dead letter", func() bool { return streamCount(t, js, bus.StreamRejected) == 1 })
+	waitUntil(t, 5*time.Second, "the dead letter", func() bool { return bustest.Count(t, js, bus.StreamRejected) == 1 })
 	s, _ := js.Stream(ctx, bus.StreamRejected)
 	m, err := s.GetLastMsgForSubject(ctx, bus.RejectedSubject("runner"))
 	if err != nil {
@@ -322,8 +309,8 @@ func TestFailingJobIsDeadLetteredWithEveryReason(t *testing.T) {
 	if m.Header.Get(bus.HdrReason) != want || m.Header.Get(bus.HdrJobID) != jobs[0].ID {
 		t.Fatalf("dead letter: reason %q job %q", m.Header.Get(bus.HdrReason), m.Header.Get(bus.HdrJobID))
 	}
-	if streamCount(t, js, bus.StreamJobs) != 0 || n.Load() != 2 {
-		t.Fatalf("queue %d, attempts %d", streamCount(t, js, bus.StreamJobs), n.Load())
+	if bustest.Count(t, js, bus.StreamJobs) != 0 || n.Load() != 2 {
+		t.Fatalf("queue %d, attempts %d", bustest.Count(t, js, bus.StreamJobs), n.Load())
 	}
 }
 
