@@ -451,6 +451,26 @@ func roleList(s string) ([]pipeline.Role, error) {
 	return roles, nil
 }
 
+// deadLetterRecord is a dead letter as 'bench rejected --json' prints it: the
+// bus message form of schemas/bus-message.v1.schema.json (stream, subject,
+// headers, body), with the stream sequence. The payload is body when it is
+// JSON, payload when it is other text, payload_base64 otherwise.
+func deadLetterRecord(m jetstream.Msg, meta *jetstream.MsgMetadata) map[string]any {
+	rec := map[string]any{"stream": bus.StreamRejected, "subject": m.Subject(), "headers": m.Headers()}
+	if meta != nil {
+		rec["sequence"] = meta.Sequence.Stream
+	}
+	switch data := m.Data(); {
+	case json.Valid(data):
+		rec["body"] = json.RawMessage(data)
+	case utf8.Valid(data):
+		rec["payload"] = string(data)
+	default:
+		rec["payload_base64"] = data
+	}
+	return rec
+}
+
 func newRejectedCommand() *cobra.Command {
 	var (
 		nf      natsFlags
@@ -463,8 +483,10 @@ func newRejectedCommand() *cobra.Command {
 		Short: "List the dead letters: what the pipeline refused, and why",
 		Long: `rejected lists the messages on the dead-letter stream (BENCH_REJECTED), oldest
 first: when, which stage, the envelope's content hash (when it had one) and
-the reason. With --json each is one JSON object per line, with its headers
-and its payload (verbatim, as a string when it is text, base64 otherwise).`,
+the reason. With --json each is one JSON object per line in the bus message
+form of schemas/bus-message.v1.schema.json: stream, subject, sequence,
+headers, and the payload as body when it is JSON (whitespace compacted), as
+payload when it is other text, as payload_base64 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			nc, js, err := nf.connectJS()
@@ -495,6 +517,8 @@ and its payload (verbatim, as a string when it is text, base64 otherwise).`,
 				return fail(exitFailed, "%v", err)
 			}
 			w := cmd.OutOrStdout()
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false) // reasons and payloads are shown as they are
 			n := 0
 			for n < limit {
 				m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
@@ -505,17 +529,9 @@ and its payload (verbatim, as a string when it is text, base64 otherwise).`,
 				h := m.Headers()
 				n++
 				if jsonOut {
-					rec := map[string]any{"subject": m.Subject(), "headers": h}
-					if meta != nil {
-						rec["sequence"] = meta.Sequence.Stream
+					if err := enc.Encode(deadLetterRecord(m, meta)); err != nil {
+						return fail(exitFailed, "%v", err)
 					}
-					if utf8.Valid(m.Data()) {
-						rec["payload"] = string(m.Data())
-					} else {
-						rec["payload_base64"] = m.Data()
-					}
-					b, _ := json.Marshal(rec)
-					fmt.Fprintln(w, string(b))
 					if meta != nil && meta.NumPending == 0 {
 						break
 					}

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +41,8 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/canonjson"
 	"github.com/inferencebench/bench/pkg/envelope/devkey"
+	"github.com/inferencebench/bench/pkg/envelope/envelopetest"
+	"github.com/inferencebench/bench/schemas"
 )
 
 // The query verbs are tested in-process: the command constructors are run
@@ -1015,3 +1019,80 @@ func TestIndexerHTTPAddressInUse(t *testing.T) {
 		t.Fatalf("exit %d, want 2 naming --http and the busy address\n%s", r.code, r.stderr)
 	}
 }
+
+// 'bench rejected --json' prints each dead letter in the bus message form
+// the published schema defines, with the payload as JSON, text or base64;
+// python3's jsonschema, an independent implementation, checks every line.
+func TestRejectedJSONIsABusMessage(t *testing.T) {
+	qClearEnv(t)
+	b := qStartBus(t, true)
+	payloads := [][]byte{[]byte(`{"envelope_version": "v0", "note": "<not html>"}`), []byte("not json"), {0xff, 0xfe, 0x00}}
+	for i, p := range payloads {
+		h := nats.Header{}
+		h.Set(bus.HdrStage, bus.StageVerifier)
+		h.Set(bus.HdrReason, fmt.Sprintf("reason %d", i))
+		h.Set(bus.HdrRejectedAt, time.Now().UTC().Format(time.RFC3339))
+		h.Set(bus.HdrDeliveries, "1")
+		h.Set(bus.HdrFromSubject, "bench.signed.x")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := b.JS.PublishMsg(ctx, &nats.Msg{Subject: bus.RejectedSubject(bus.StageVerifier), Header: h, Data: p})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := qRun(t, newRejectedCommand(), nil, "--nats", b.URL, "--json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != len(payloads) {
+		t.Fatalf("exit %d, %d lines, want 0 and %d:\n%s", r.code, len(lines), len(payloads), r.stdout)
+	}
+	var recs []map[string]any
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, l)
+		}
+		recs = append(recs, rec)
+	}
+	if body, _ := recs[0]["body"].(map[string]any); body["note"] != "<not html>" {
+		t.Errorf("JSON payload: body is %v, want the payload's object", recs[0]["body"])
+	}
+	if recs[1]["payload"] != "not json" {
+		t.Errorf("text payload: got %v", recs[1]["payload"])
+	}
+	if got, _ := recs[2]["payload_base64"].(string); got != base64.StdEncoding.EncodeToString(payloads[2]) {
+		t.Errorf("binary payload: payload_base64 %q", got)
+	}
+
+	dir := t.TempDir()
+	args := []string{"-c", validateBusMessages}
+	for _, name := range []string{"bus-message.v1.schema.json", "envelope.v1.schema.json", "job.v1.schema.json"} {
+		data, err := schemas.Files.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, writeFile(t, dir, name, string(data)))
+	}
+	args = append(args, writeFile(t, dir, "lines.jsonl", r.stdout))
+	out, err := exec.Command(envelopetest.Python(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 jsonschema: the lines are not bus messages:\n%s", out)
+	}
+}
+
+// validateBusMessages checks each line of argv[4] against the bus message
+// schema (argv[1]), the schemas it refers to (argv[2:4]) registered by id.
+const validateBusMessages = `
+import json, sys
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+schemas = [json.load(open(p)) for p in sys.argv[1:4]]
+registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+v = Draft202012Validator(schemas[0], registry=registry)
+bad = 0
+for n, line in enumerate(open(sys.argv[4]), 1):
+    for e in list(v.iter_errors(json.loads(line)))[:3]:
+        print("line", n, "/".join(map(str, e.absolute_path)), e.message)
+        bad += 1
+sys.exit(1 if bad else 0)
+`
