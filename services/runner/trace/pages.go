@@ -85,32 +85,52 @@ type chunkReader struct {
 	page []byte // one page, decompressed
 }
 
-// chunkExtent returns where column chunk cc starts in the file and how long
-// it is, as arrow-go works them out: the chunk starts at its dictionary page,
-// if any, and some writers record a dictionary offset of 0 for none.
-func chunkExtent(cc *metadata.ColumnChunkMetaData) (start, size int64) {
-	start, size = cc.DataPageOffset(), cc.TotalCompressedSize()
+// chunkMeta is what the reader uses of a column chunk's metadata.
+// checkDeclaredSizes takes it from the footer as it checks the declared
+// counts, so that the footer is walked once: making arrow-go's
+// ColumnChunkMetaData again for each chunk to decode would allocate
+// as much again.
+type chunkMeta struct {
+	start, size      int64 // where the chunk is in the file (see chunkMetaOf)
+	uncompressedSize int64 // of its pages, headers included, all together
+	numValues        int64 // its levels: values, NULLs and empty lists
+	codec            compress.Compression
+	encrypted        bool // left to arrow-go
+}
+
+// chunkMetaOf returns what the reader uses of cc. The chunk's extent is
+// as arrow-go works it out: the chunk starts at its dictionary page, if
+// any, and some writers record a dictionary offset of 0 for none.
+func chunkMetaOf(cc *metadata.ColumnChunkMetaData) chunkMeta {
+	start := cc.DataPageOffset()
 	if off := cc.DictionaryPageOffset(); cc.HasDictionaryPage() && off > 0 && off < start {
 		start = off
 	}
-	return start, size
+	return chunkMeta{
+		start:            start,
+		size:             cc.TotalCompressedSize(),
+		uncompressedSize: cc.TotalUncompressedSize(),
+		numValues:        cc.NumValues(),
+		codec:            cc.Compression(),
+		encrypted:        cc.CryptoMetadata() != nil,
+	}
 }
 
-// read decodes column chunk cc of a column with the given maximum levels,
+// read decodes column chunk cm of a column with the given maximum levels,
 // appending its levels to lv and its values to vd. An error wraps
 // errUnsupported or errCorrupt, except for an error from the file's
 // io.ReaderAt, which it wraps as it is.
-func (cr *chunkReader) read(cc *metadata.ColumnChunkMetaData, maxDef, maxRep int16, lv *levels, vd valueDecoder) error {
-	if cc.CryptoMetadata() != nil {
+func (cr *chunkReader) read(cm *chunkMeta, maxDef, maxRep int16, lv *levels, vd valueDecoder) error {
+	if cm.encrypted {
 		return errUnsupported
 	}
-	codec := cc.Compression()
+	codec := cm.codec
 	switch codec {
 	case compress.Codecs.Uncompressed, compress.Codecs.Zstd, compress.Codecs.Snappy:
 	default:
 		return errUnsupported // arrow-go has the others
 	}
-	start, size := chunkExtent(cc)
+	start, size := cm.start, cm.size
 	if start < 0 || size < 0 || start > cr.size || size > cr.size-start {
 		return corrupt("column chunk [%d, +%d) outside the file of %d bytes", start, size, cr.size)
 	}
@@ -127,9 +147,9 @@ func (cr *chunkReader) read(cc *metadata.ColumnChunkMetaData, maxDef, maxRep int
 	// uncompressed size of the chunk (page headers included) bounds what
 	// its pages may decompress to, all together.
 	b := cr.raw
-	budget := cc.TotalUncompressedSize()
+	budget := cm.uncompressedSize
 	dict := false // whether the dictionary page has been read
-	for left := cc.NumValues(); left > 0 && len(b) > 0; {
+	for left := cm.numValues; left > 0 && len(b) > 0; {
 		var h pageHeader
 		n, err := h.parse(b)
 		if err != nil {
@@ -149,7 +169,7 @@ func (cr *chunkReader) read(cc *metadata.ColumnChunkMetaData, maxDef, maxRep int
 		}
 		budget -= int64(n) + int64(h.uncompressedSize)
 		if budget < 0 {
-			return corrupt("pages larger than the column chunk's uncompressed size of %d bytes", cc.TotalUncompressedSize())
+			return corrupt("pages larger than the column chunk's uncompressed size of %d bytes", cm.uncompressedSize)
 		}
 		stored := b[n : n+int(h.compressedSize)]
 		b = b[n+int(h.compressedSize):]

@@ -154,72 +154,87 @@ func read(r io.ReaderAt, size int64, arrowOnly bool, opts ...ReadOption) (meta M
 	if err != nil {
 		return Metadata{}, nil, readStats{}, err
 	}
-	if err := checkDeclaredSizes(pf, cols, limitsOf(opts)); err != nil {
-		return Metadata{}, nil, readStats{}, err
-	}
 	d := decoders.Get().(*decoder)
 	defer d.release()
+	if d.rowGroups, err = checkDeclaredSizes(pf, cols, limitsOf(opts), d.rowGroups[:0]); err != nil {
+		return Metadata{}, nil, readStats{}, err
+	}
 	d.pf, d.chunks.r, d.chunks.size, d.chunkBytes, d.stats = pf, sr, size, 0, readStats{}
 	// Files from parquet-mr 1.2.8 and older understate their chunk sizes,
 	// which arrow-go makes up for.
 	d.arrowOnly = arrowOnly || pf.MetaData().WriterVersion().LessThan(metadata.Parquet816FixedVersion)
 	d.cols = cols
 
-	recs = make([]Record, 0, min(max(pf.NumRows(), 0), maxPrealloc))
-	for i := range pf.NumRowGroups() {
+	// len(recs) ends up pf.NumRows() without a check here: readRowGroup
+	// appends exactly the rows its row group declares, or fails, and
+	// checkDeclaredSizes has checked that those add up to pf.NumRows().
+	recs = make([]Record, 0, min(pf.NumRows(), maxPrealloc))
+	for i := range d.rowGroups {
 		if recs, err = d.readRowGroup(recs, i); err != nil {
 			return Metadata{}, nil, readStats{}, err
 		}
 	}
-	if int64(len(recs)) != pf.NumRows() {
-		return Metadata{}, nil, readStats{}, fmt.Errorf("trace: reading parquet: got %d rows, footer says %d", len(recs), pf.NumRows())
-	}
 	return meta, recs, d.stats, nil
+}
+
+// rowGroupMeta is what the decoder uses of a row group's metadata.
+type rowGroupMeta struct {
+	rows   int64
+	chunks [numColumns]chunkMeta // the trace columns', in schema order
 }
 
 // checkDeclaredSizes holds the footer's row and value counts to the
 // limits, and to each other: the row groups must add up to the file's
 // rows, and every column chunk but itl_ns (one level per row) must have as
-// many values as its row group has rows.
-func checkDeclaredSizes(pf *file.Reader, cols [numColumns]column, l readLimits) error {
+// many values as its row group has rows. It also appends to rgs, and
+// returns, what the decoder needs of each row group, so that Read walks
+// the footer's column chunks once and still decodes nothing before every
+// count is checked; with an error, the slice is returned only for reuse.
+// rgs grows a row group at a time, as each passes: nothing limits the
+// number of row groups, and reserving room for all of them up front would
+// let a footer of many row groups of a few bytes each allocate much.
+func checkDeclaredSizes(pf *file.Reader, cols [numColumns]column, l readLimits, rgs []rowGroupMeta) ([]rowGroupMeta, error) {
 	total := pf.NumRows()
 	if total < 0 {
-		return fmt.Errorf("trace: corrupt parquet file: footer declares %d rows", total)
+		return rgs, fmt.Errorf("trace: corrupt parquet file: footer declares %d rows", total)
 	}
 	if total > l.maxRows {
-		return fmt.Errorf("%w: %d rows declared, limit %d", ErrTooLarge, total, l.maxRows)
+		return rgs, fmt.Errorf("%w: %d rows declared, limit %d", ErrTooLarge, total, l.maxRows)
 	}
 	var rows, itl int64
 	for rg := range pf.NumRowGroups() {
 		md := pf.MetaData().RowGroup(rg)
 		n := md.NumRows()
 		if n < 0 || n > total-rows {
-			return fmt.Errorf("trace: corrupt parquet file: row group %d declares %d rows; the file has %d", rg, n, total)
+			return rgs, fmt.Errorf("trace: corrupt parquet file: row group %d declares %d rows; the file has %d", rg, n, total)
 		}
 		rows += n
+		g := rowGroupMeta{rows: n}
 		for c := range numColumns {
 			cc, err := md.ColumnChunk(cols[c].leaf)
 			if err != nil {
-				return fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %w", rg, arrowSchema.Field(c).Name, err)
+				return rgs, fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %w", rg, arrowSchema.Field(c).Name, err)
 			}
-			v := cc.NumValues()
+			g.chunks[c] = chunkMetaOf(cc)
+			v := g.chunks[c].numValues
 			switch {
 			case c == iITLNS && (v < n || v > l.maxITLValues-itl):
 				if v >= n {
-					return fmt.Errorf("%w: more than %d inter-token latencies declared", ErrTooLarge, l.maxITLValues)
+					return rgs, fmt.Errorf("%w: more than %d inter-token latencies declared", ErrTooLarge, l.maxITLValues)
 				}
-				return fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %d values for %d rows", rg, arrowSchema.Field(c).Name, v, n)
+				return rgs, fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %d values for %d rows", rg, arrowSchema.Field(c).Name, v, n)
 			case c == iITLNS:
 				itl += v
 			case v != n:
-				return fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %d values for %d rows", rg, arrowSchema.Field(c).Name, v, n)
+				return rgs, fmt.Errorf("trace: corrupt parquet file: row group %d, column %q: %d values for %d rows", rg, arrowSchema.Field(c).Name, v, n)
 			}
 		}
+		rgs = append(rgs, g)
 	}
 	if rows != total {
-		return fmt.Errorf("trace: corrupt parquet file: row groups hold %d rows; the footer declares %d", rows, total)
+		return rgs, fmt.Errorf("trace: corrupt parquet file: row groups hold %d rows; the footer declares %d", rows, total)
 	}
-	return nil
+	return rgs, nil
 }
 
 // readMetadata checks the key-value metadata that marks a trace file.
@@ -345,6 +360,7 @@ type decoder struct {
 	pf        *file.Reader
 	arrowOnly bool // read every chunk with arrow-go
 	cols      [numColumns]column
+	rowGroups []rowGroupMeta // the file's, from checkDeclaredSizes
 	// chunkBytes adds up the sizes of the column chunks read so far,
 	// which cannot exceed the file's size.
 	chunkBytes int64
@@ -371,6 +387,11 @@ var decoders = sync.Pool{New: func() any { return new(decoder) }}
 // for the next Read.
 const maxPooledBuffer = 16 << 20
 
+// maxPooledRowGroups is the most row groups' metadata that a decoder keeps
+// room for. A trace of the Writer's of DefaultMaxRows rows has 64 row
+// groups, more only where long ITL lists cut them short.
+const maxPooledRowGroups = 256
+
 // release returns d to the pool, without the references to this Read's
 // file and strings that it holds.
 func (d *decoder) release() {
@@ -382,6 +403,9 @@ func (d *decoder) release() {
 	if cap(d.chunks.page) > maxPooledBuffer {
 		d.chunks.page = nil
 	}
+	if cap(d.rowGroups) > maxPooledRowGroups {
+		d.rowGroups = nil
+	}
 	for i := range d.strs {
 		clear(d.strs[i])
 	}
@@ -390,12 +414,12 @@ func (d *decoder) release() {
 	decoders.Put(d)
 }
 
-// readRowGroup appends the rows of row group rg to recs.
+// readRowGroup appends the rows of row group rg to recs: as many as
+// checkDeclaredSizes found it declares, or none and an error.
 func (d *decoder) readRowGroup(recs []Record, rg int) ([]Record, error) {
-	md := d.pf.MetaData().RowGroup(rg)
-	n := md.NumRows()
+	n := d.rowGroups[rg].rows
 	for c := range numColumns {
-		rows, err := d.readColumn(rg, md, c)
+		rows, err := d.readColumn(rg, c)
 		if err == nil && int64(rows) != n {
 			err = fmt.Errorf("%w: %d rows in a row group of %d", errCorrupt, rows, n)
 		}
@@ -437,26 +461,23 @@ func (d *decoder) readRowGroup(recs []Record, rg int) ([]Record, error) {
 	return recs, nil
 }
 
-// readColumn decodes trace column c of row group rg, whose metadata is md,
-// into d, and returns its number of rows.
-func (d *decoder) readColumn(rg int, md *metadata.RowGroupMetaData, c int) (rows int, err error) {
+// readColumn decodes trace column c of row group rg into d, and returns
+// its number of rows.
+func (d *decoder) readColumn(rg, c int) (rows int, err error) {
 	leaf := d.cols[c].leaf
 	descr := d.pf.MetaData().Schema.Column(leaf)
 	maxDef, maxRep := descr.MaxDefinitionLevel(), descr.MaxRepetitionLevel()
-	cc, err := md.ColumnChunk(leaf)
-	if err != nil {
-		return 0, err
-	}
+	cm := &d.rowGroups[rg].chunks[c]
 	// Column chunks do not overlap, so together they fit in the file:
 	// this bounds what a footer can make either decoder read.
-	start, size := chunkExtent(cc)
+	start, size := cm.start, cm.size
 	if start < 0 || size < 0 || start > d.chunks.size || size > d.chunks.size-start || size > d.chunks.size-d.chunkBytes {
 		return 0, corrupt("column chunk [%d, +%d) outside the file of %d bytes, or overlapping others", start, size, d.chunks.size)
 	}
 	d.chunkBytes += size
 	// Room for the levels of the chunk, or its rows, as its metadata
 	// counts them, so that appending rarely has to grow a slice.
-	n := int(min(max(cc.NumValues(), 0), maxPrealloc))
+	n := int(min(max(cm.numValues, 0), maxPrealloc))
 
 	wantRep, wantType := int16(0), parquet.Types.Int64
 	var vd valueDecoder
@@ -490,7 +511,7 @@ func (d *decoder) readColumn(rg int, md *metadata.RowGroupMetaData, c int) (rows
 	}
 	err = errUnsupported
 	if !d.arrowOnly {
-		err = d.readPages(cc, maxDef, maxRep, vd)
+		err = d.readPages(cm, maxDef, maxRep, vd)
 	}
 	if errors.Is(err, errUnsupported) || errors.Is(err, errCorrupt) {
 		// Let arrow-go decide: the page decoder refuses some chunks that
@@ -499,7 +520,7 @@ func (d *decoder) readColumn(rg int, md *metadata.RowGroupMetaData, c int) (rows
 		d.stats.fallbacks++
 		d.lv.def, d.lv.rep = d.lv.def[:0], d.lv.rep[:0]
 		vd.reset()
-		if aerr := d.readArrow(rg, leaf, cc.NumValues(), vd); aerr == nil || !errors.Is(err, errCorrupt) {
+		if aerr := d.readArrow(rg, leaf, cm.numValues, vd); aerr == nil || !errors.Is(err, errCorrupt) {
 			err = aerr
 		}
 	}
@@ -525,14 +546,14 @@ func (d *decoder) readColumn(rg int, md *metadata.RowGroupMetaData, c int) (rows
 // readPages reads a column chunk with d.chunks. A panic there would be a
 // bug in the page decoder: rather than fail the read, it makes the chunk
 // corrupt, for arrow-go to read instead; tests look for it in d.stats.
-func (d *decoder) readPages(cc *metadata.ColumnChunkMetaData, maxDef, maxRep int16, vd valueDecoder) (err error) {
+func (d *decoder) readPages(cm *chunkMeta, maxDef, maxRep int16, vd valueDecoder) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d.stats.panics++
 			err = corrupt("page decoder panic: %v", p)
 		}
 	}()
-	return d.chunks.read(cc, maxDef, maxRep, &d.lv, vd)
+	return d.chunks.read(cm, maxDef, maxRep, &d.lv, vd)
 }
 
 // spread turns the packed non-NULL values of a flat column, as Parquet
