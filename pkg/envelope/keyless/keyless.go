@@ -182,6 +182,9 @@ func ParseSignature(sig *envelope.Signature) (*Bundle, error) {
 // the order Sigstore reads them: URI, then email, then Fulcio's OtherName
 // (username). The issuer is extension 1.3.6.1.4.1.57264.1.8, or the
 // deprecated 1.3.6.1.4.1.57264.1.1 when the former is absent.
+//
+// Not sigstore-go's certificate.SummarizeCertificate: there a v1 issuer
+// extension that follows the v2 one overrides it.
 func CertificateIdentity(cert *x509.Certificate) (identity, issuer string, err error) {
 	switch {
 	case len(cert.URIs) > 0:

@@ -109,6 +109,16 @@ func TestKeylessSignThenVerify(t *testing.T) {
 	if res, err := p.Verify(again); err != nil || res.SignerIdentity != ghIdentity {
 		t.Fatalf("policy file: %+v %v", res, err)
 	}
+
+	// The same with the path set by hand, as a library user writes a
+	// Policy literal: the file is read when a keyless envelope is checked.
+	byHand := &verify.Policy{Identities: p.Identities, TrustedRoot: filepath.Join(dir, "trusted_root.json"), SkipSCT: true}
+	if err := byHand.CheckKeylessReady(); err != nil {
+		t.Fatalf("policy literal with TrustedRoot: %v", err)
+	}
+	if res, err := byHand.Verify(again); err != nil || res.SignerIdentity != ghIdentity {
+		t.Fatalf("policy literal with TrustedRoot: %+v %v", res, err)
+	}
 }
 
 // TestKeylessSCTIsRequiredByDefault: certificates from a Fulcio without a CT
