@@ -130,7 +130,7 @@ func (v *Verifier) checkTraces(ctx context.Context, env *envelope.Envelope) erro
 	if err != nil {
 		return bus.Permanentf("traces %s: not a trace file: %v", uri, err)
 	}
-	if err := metrics.Verify(env.Metrics, records); err != nil {
+	if err := metrics.Verify(env, records); err != nil {
 		return bus.Permanentf("metrics do not match the traces: %v", err)
 	}
 	return nil

@@ -218,12 +218,12 @@ func TestVerifyCatchesEveryChangedMetric(t *testing.T) {
 	sum := Summarize(recs, Options{SLO: Scale(Templates["llm.standard"], Classify("", "")), HardwareClass: "cpu",
 		Resolved: FormatResolved(Scale(Templates["llm.standard"], Classify("", ""))), Energy: &Energy{EnergyMeasured: true, Joules: 42}})
 	m := sum.Metrics()
-	if err := Verify(m, recs); err != nil {
+	if err := Verify(&envelope.Envelope{SLOTemplate: "llm.standard", Metrics: m}, recs); err != nil {
 		t.Fatalf("honest metrics rejected: %v", err)
 	}
 	for i := range m {
-		if m[i].Name == "energy_joules_total" || m[i].Name == "slo_hardware_class" {
-			continue // taken as stated: NVML measured it / it only labels the SLO
+		if m[i].Name == "energy_joules_total" {
+			continue // taken as stated: NVML measured it
 		}
 		tampered := append(envelope.Metrics(nil), m...)
 		switch v := m[i].Value; {
@@ -236,12 +236,81 @@ func TestVerifyCatchesEveryChangedMetric(t *testing.T) {
 		default:
 			tampered[i].Value = canonjson.FloatValue(v.Float()*1.001 + 0.001)
 		}
-		err := Verify(tampered, recs)
+		err := Verify(&envelope.Envelope{SLOTemplate: "llm.standard", Metrics: tampered}, recs)
 		if err == nil || !strings.Contains(err.Error(), m[i].Name) {
 			t.Errorf("changing %s was not caught: %v", m[i].Name, err)
 		}
 	}
-	if err := Verify(m[1:], recs); err == nil || !strings.Contains(err.Error(), m[0].Name) {
+	if err := Verify(&envelope.Envelope{SLOTemplate: "llm.standard", Metrics: m[1:]}, recs); err == nil || !strings.Contains(err.Error(), m[0].Name) {
 		t.Errorf("a missing metric was not caught: %v", err)
+	}
+}
+
+// The SLO, and the runner's metrics the trace does not produce, are not
+// taken on the envelope's word: thresholds scaled for other hardware than
+// the fingerprint's, a template that does not give them, or counts of
+// failures that never happened are each refused with the metric named.
+func TestVerifyRefusesStatedSLOAndPhantomMetrics(t *testing.T) {
+	base := int64(1_700_000_000) * 1e9
+	var recs []trace.Record
+	for i := range int64(10) {
+		s := base + i*50*ms
+		recs = append(recs, okRecord(s, s+ms, s+500*ms, s+501*ms, s+2500*ms, 8))
+	}
+	h100 := envelope.HardwareFingerprint{GPUs: []envelope.GPU{{Model: "NVIDIA H100 80GB HBM3"}}}
+	summarize := func(tmpl string, class HardwareClass, energy *Energy) envelope.Metrics {
+		preds := Scale(Templates[tmpl], class)
+		sum := Summarize(recs, Options{SLO: preds, HardwareClass: class.Key, Resolved: FormatResolved(preds), Energy: energy})
+		return sum.Metrics()
+	}
+	honest := &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100, Metrics: summarize("llm.standard", Classify("NVIDIA H100", ""), nil)}
+	if err := Verify(honest, recs); err != nil {
+		t.Fatalf("honest envelope refused: %v", err)
+	}
+	if c, _ := honest.Metrics.Float("compliance_rate"); c != 0 {
+		t.Fatalf("compliance_rate %v on an H100 with TTFT 500 ms, want 0", c)
+	}
+	with := func(m envelope.Metrics, name string, v canonjson.Value) envelope.Metrics {
+		m = append(envelope.Metrics(nil), m...)
+		m.Set(name, v)
+		return m
+	}
+	for _, c := range []struct {
+		name string
+		env  *envelope.Envelope
+		want string
+	}{
+		{"CPU thresholds on an H100 (compliance 1)", &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100,
+			Metrics: with(summarize("llm.standard", Classify("", ""), nil), "slo_hardware_class", canonjson.StringValue("h100"))}, "slo_template_resolved"},
+		{"hardware class of other hardware", &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100,
+			Metrics: summarize("llm.standard", Classify("", ""), nil)}, "slo_hardware_class"},
+		{"relaxed thresholds under the standard template", &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100,
+			Metrics: summarize("llm.relaxed", Classify("NVIDIA H100", ""), nil)}, "slo_template_resolved"},
+		{"an SLO without a template", &envelope.Envelope{HardwareFingerprint: h100, Metrics: honest.Metrics}, "slo_template"},
+		{"a template this verifier does not know", &envelope.Envelope{SLOTemplate: "llm.lenient", HardwareFingerprint: h100, Metrics: honest.Metrics}, "llm.lenient"},
+		{"custom SLO labelled with other hardware", &envelope.Envelope{SLOTemplate: "custom", HardwareFingerprint: h100,
+			Metrics: with(honest.Metrics, "slo_hardware_class", canonjson.StringValue("cpu"))}, "slo_hardware_class"},
+		{"timeouts that did not happen", &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100,
+			Metrics: with(honest.Metrics, "errors_timeout", canonjson.IntValue(7))}, "errors_timeout"},
+		{"joules per token without an energy figure", &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100,
+			Metrics: with(honest.Metrics, "joules_per_token", canonjson.FloatValue(0.001))}, "joules_per_token"},
+	} {
+		err := Verify(c.env, recs)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error naming %s", c.name, err, c.want)
+		}
+	}
+	// A custom SLO has no template to check its thresholds against; with
+	// the fingerprint's class it passes, and so does an envelope with no
+	// SLO at all, and one with its energy stated.
+	custom := &envelope.Envelope{SLOTemplate: "custom", HardwareFingerprint: h100, Metrics: summarize("llm.relaxed", Classify("NVIDIA H100", ""), nil)}
+	plainSum := Summarize(recs, Options{})
+	plain := &envelope.Envelope{HardwareFingerprint: h100, Metrics: plainSum.Metrics()}
+	energy := &envelope.Envelope{SLOTemplate: "llm.standard", HardwareFingerprint: h100,
+		Metrics: summarize("llm.standard", Classify("NVIDIA H100", ""), &Energy{EnergyMeasured: true, Joules: 40})}
+	for name, env := range map[string]*envelope.Envelope{"custom": custom, "no SLO": plain, "energy": energy} {
+		if err := Verify(env, recs); err != nil {
+			t.Errorf("%s: honest envelope refused: %v", name, err)
+		}
 	}
 }

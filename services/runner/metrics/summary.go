@@ -215,11 +215,15 @@ func (s *Summary) Metrics() envelope.Metrics {
 	m.SetInt("requests_failed", int64(s.Errors))
 	m.SetInt("output_tokens_total", s.OutputTokens)
 	m.SetString("token_count_source", s.TokenCountSource)
-	for _, class := range []trace.ErrorClass{trace.ErrConnect, trace.ErrHTTPStatus, trace.ErrErrorPayload, trace.ErrTruncated,
-		trace.ErrTimeout, trace.ErrMalformed, trace.ErrNoTokens, trace.ErrCanceled} {
+	for _, class := range errorClasses {
 		if n := s.ErrorsByClass[class]; n > 0 {
 			m.SetInt("errors_"+string(class), int64(n))
 		}
 	}
 	return m
 }
+
+// errorClasses are the failure classes counted as errors_<class>, in the
+// order they are written.
+var errorClasses = []trace.ErrorClass{trace.ErrConnect, trace.ErrHTTPStatus, trace.ErrErrorPayload, trace.ErrTruncated,
+	trace.ErrTimeout, trace.ErrMalformed, trace.ErrNoTokens, trace.ErrCanceled}

@@ -1,8 +1,11 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,10 +48,14 @@ func ParseResolved(s string) ([]Predicate, error) {
 var energyMetrics = map[string]bool{"power_avg_w": true, "power_peak_w": true, "energy_joules_total": true}
 
 // Verify recomputes every metric that a trace determines and compares it
-// with what the envelope states. Metrics the runner does not produce are
-// ignored; a produced metric missing from the envelope, or different, is
-// an error naming it.
-func Verify(m envelope.Metrics, records []trace.Record) error {
+// with what the envelope states; a produced metric missing from the
+// envelope, or different, is an error naming it. So is a metric of the
+// runner's that the trace does not produce (an errors_<class> count of
+// failures that did not happen, joules_per_token with no energy figure),
+// and an SLO that is not the one the envelope's template and hardware
+// fingerprint give. Metrics the runner never writes are not checked.
+func Verify(env *envelope.Envelope, records []trace.Record) error {
+	m := env.Metrics
 	var opts Options
 	if v, ok := m.Get("slo_template_resolved"); ok && v.Str() != "" {
 		preds, err := ParseResolved(v.Str())
@@ -59,6 +66,9 @@ func Verify(m envelope.Metrics, records []trace.Record) error {
 	}
 	if v, ok := m.Get("slo_hardware_class"); ok {
 		opts.HardwareClass = v.Str()
+	}
+	if err := checkSLO(env, opts); err != nil {
+		return err
 	}
 	if j, ok := m.Float("energy_joules_total"); ok {
 		opts.Energy = &Energy{EnergyMeasured: true, Joules: j}
@@ -71,7 +81,13 @@ func Verify(m envelope.Metrics, records []trace.Record) error {
 		opts.Energy.PeakW, _ = m.Float("power_peak_w")
 	}
 	sum := Summarize(records, opts)
-	for _, want := range sum.Metrics() {
+	produced := sum.Metrics()
+	for _, got := range m {
+		if _, ok := produced.Get(got.Name); !ok && runnerMetrics[got.Name] {
+			return fmt.Errorf("metric %s: the envelope states %s, the trace gives none", got.Name, show(got.Value.Float(), got.Value.IsNull()))
+		}
+	}
+	for _, want := range produced {
 		if energyMetrics[want.Name] {
 			continue
 		}
@@ -97,6 +113,57 @@ func Verify(m envelope.Metrics, records []trace.Record) error {
 				return fmt.Errorf("metric %s: the envelope says %v, the trace gives %v", want.Name, g, w)
 			}
 		}
+	}
+	return nil
+}
+
+// runnerMetrics are the names Summary.Metrics can write.
+var runnerMetrics = func() map[string]bool {
+	s := Summary{ErrorsByClass: map[trace.ErrorClass]int{}, HardwareClass: "-", Resolved: "-",
+		Energy: &Energy{PowerMeasured: true, EnergyMeasured: true}}
+	for _, c := range errorClasses {
+		s.ErrorsByClass[c] = 1
+	}
+	names := map[string]bool{}
+	for _, m := range s.Metrics() {
+		names[m.Name] = true
+	}
+	return names
+}()
+
+// checkSLO holds the SLO an envelope states (opts, read from its metrics)
+// to the one its slo_template gives on its hardware: thresholds that a
+// runner may scale are not taken on its word. A "custom" SLO (--slo) has
+// no template to compare with; its hardware class is still checked.
+func checkSLO(env *envelope.Envelope, opts Options) error {
+	gpu := ""
+	if hw := env.HardwareFingerprint; len(hw.GPUs) > 0 {
+		gpu = hw.GPUs[0].Model
+	}
+	class := Classify(gpu, env.HardwareFingerprint.CPU.Model)
+	switch name := env.SLOTemplate; {
+	case name == "":
+		if opts.Resolved != "" || opts.HardwareClass != "" {
+			return errors.New("slo_template_resolved: the envelope states an SLO but names no slo_template")
+		}
+		return nil
+	case name != "custom" && Templates[name] == nil:
+		return fmt.Errorf("slo_template %q: not a template this verifier knows (%s, or custom)", name, strings.Join(slices.Sorted(maps.Keys(Templates)), ", "))
+	case opts.Resolved == "":
+		return fmt.Errorf("slo_template_resolved: missing; slo_template is %q", name)
+	case opts.HardwareClass != class.Key:
+		return fmt.Errorf("slo_hardware_class: the envelope says %q, its hardware fingerprint gives %q", opts.HardwareClass, class.Key)
+	case name == "custom":
+		return nil
+	}
+	want := Scale(Templates[env.SLOTemplate], class)
+	same := len(want) == len(opts.SLO)
+	for i := 0; same && i < len(want); i++ {
+		same = want[i].Name == opts.SLO[i].Name && want[i].Op == opts.SLO[i].Op && want[i].Value == opts.SLO[i].Value
+	}
+	if !same {
+		return fmt.Errorf("slo_template_resolved: the envelope says %q, template %s on %s hardware gives %q",
+			opts.Resolved, env.SLOTemplate, class.Key, FormatResolved(want))
 	}
 	return nil
 }
