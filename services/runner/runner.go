@@ -428,8 +428,11 @@ func runPoint(ctx context.Context, cfg *Config, client *openai.Client, point loa
 		sort.Strings(parts)
 		warnings = append(warnings, fmt.Sprintf("%d of %d measured requests failed (%s)", sum.Errors, sum.Requests, strings.Join(parts, ", ")))
 	}
-	if sum.TokenCountSource == string(trace.TokensChunks) || sum.TokenCountSource == "mixed" {
-		warnings = append(warnings, "the server sent no usage figures for some requests: their output tokens are counted as content chunks, which undercounts chunks of several tokens")
+	if sum.ChunkCountedOK > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d of %d successful requests were streamed without usage figures: their output tokens are counted as content chunks, which undercounts chunks of several tokens", sum.ChunkCountedOK, sum.OK))
+	}
+	if sum.UncountedOK > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d of %d successful requests came without usage figures and nothing to count instead (a non-streaming response): their output tokens are unknown, left out of output_tokens_total and the token throughput", sum.UncountedOK, sum.OK))
 	}
 
 	// The traces first: the envelope binds their hash.

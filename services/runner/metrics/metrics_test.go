@@ -314,3 +314,30 @@ func TestVerifyRefusesStatedSLOAndPhantomMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Successful requests whose output tokens are unknown (no usage, nothing
+// to count) are counted as such, and a run of only those reports no token
+// throughput rather than 0 tokens/s.
+func TestUnknownTokenCounts(t *testing.T) {
+	base := int64(1_700_000_000) * 1e9
+	var recs []trace.Record
+	for i := range int64(4) {
+		s := base + i*50*ms
+		r := okRecord(s, s+ms, s+30*ms, s+30*ms, s+30*ms, 0)
+		r.TokenSource = trace.TokensNone
+		recs = append(recs, r)
+	}
+	sum := Summarize(recs, Options{})
+	if sum.UncountedOK != 4 || sum.OK != 4 || !math.IsNaN(sum.ThroughputTokPerS) {
+		t.Fatalf("uncounted %d of %d, throughput %v: want 4 of 4 and no throughput", sum.UncountedOK, sum.OK, sum.ThroughputTokPerS)
+	}
+	if v, _ := sum.Metrics().Get("throughput_tok_per_s"); !v.IsNull() {
+		t.Fatalf("throughput_tok_per_s is %v, want null", v)
+	}
+	chunked := okRecord(base+300*ms, base+301*ms, base+330*ms, base+330*ms, base+340*ms, 3)
+	chunked.TokenSource = trace.TokensChunks
+	sum = Summarize(append(recs, chunked), Options{})
+	if sum.UncountedOK != 4 || sum.ChunkCountedOK != 1 || sum.OutputTokens != 3 || math.IsNaN(sum.ThroughputTokPerS) {
+		t.Fatalf("uncounted %d, chunk-counted %d, tokens %d, throughput %v", sum.UncountedOK, sum.ChunkCountedOK, sum.OutputTokens, sum.ThroughputTokPerS)
+	}
+}

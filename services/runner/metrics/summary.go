@@ -40,6 +40,11 @@ type Summary struct {
 	DurationS                           float64 // first scheduled to last end, measured requests only
 	OutputTokens, InputTokens           int64   // of successful measured requests
 	TokenCountSource                    string  // usage, chunks, mixed or none
+	// ChunkCountedOK and UncountedOK count the successful requests whose
+	// output tokens are content chunks (a stream without usage figures), or
+	// unknown (a response without usage and no chunks to count instead,
+	// left out of OutputTokens).
+	ChunkCountedOK, UncountedOK int
 
 	TTFT, TTFTToken, TPOT, ITL, Total, TTFTFromSchedule, E2EFromSchedule, SendDelay Percentiles
 
@@ -106,6 +111,12 @@ func Summarize(records []trace.Record, opts Options) Summary {
 		}
 		s.OK++
 		sources[r.TokenSource] = true
+		switch r.TokenSource {
+		case trace.TokensChunks:
+			s.ChunkCountedOK++
+		case trace.TokensNone:
+			s.UncountedOK++
+		}
 		s.OutputTokens += r.CompletionTokens
 		s.InputTokens += r.PromptTokens
 		ttft.add(q.TTFTMS)
@@ -146,7 +157,9 @@ func Summarize(records []trace.Record, opts Options) Summary {
 		s.ReqPerSAll = float64(s.Requests) / s.DurationS
 		s.ReqPerSPassing = float64(s.Passing) / s.DurationS
 		s.GoodputAtSLO = float64(s.Good) / s.DurationS
-		s.ThroughputTokPerS = float64(s.OutputTokens) / s.DurationS
+		if s.UncountedOK < s.OK { // not 0 tokens/s when no token was counted at all
+			s.ThroughputTokPerS = float64(s.OutputTokens) / s.DurationS
+		}
 		s.InputThroughputTokPerS = float64(s.InputTokens) / s.DurationS
 	}
 	if s.Requests > 0 {

@@ -276,10 +276,15 @@ func (c *Client) readStream(ctx context.Context, body io.Reader, rec *trace.Reco
 			rec.LastTokenNS = now
 			rec.ContentChunks++
 		}
-		// Some engines put all-zero usage on every chunk before the real
-		// figures: only non-zero usage counts.
-		if u := ch.Usage; u != nil && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
-			rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+		// Some engines put placeholder usage on every chunk before the real
+		// figures: all zeros, or the prompt's tokens and zero completion
+		// tokens (vLLM's continuous usage stats on the role chunk). Only a
+		// non-zero completion count is taken as the output's.
+		if u := ch.Usage; u != nil && u.PromptTokens > 0 {
+			rec.PromptTokens = u.PromptTokens
+		}
+		if u := ch.Usage; u != nil && u.CompletionTokens > 0 {
+			rec.CompletionTokens = u.CompletionTokens
 			if len(ch.Choices) == 0 {
 				rec.UsageSource = trace.UsageChunk
 			} else {
@@ -335,11 +340,14 @@ func (c *Client) readBody(ctx context.Context, body io.Reader, rec *trace.Record
 	// Without streaming the first token arrives with the last.
 	rec.FirstTokenNS, rec.LastTokenNS, rec.ContentChunks = now, now, 1
 	rec.Status, rec.ErrorClass = trace.StatusOK, trace.ErrNone
-	if u := ch.Usage; u != nil && (u.PromptTokens > 0 || u.CompletionTokens > 0) {
-		rec.PromptTokens, rec.CompletionTokens = u.PromptTokens, u.CompletionTokens
+	if u := ch.Usage; u != nil && u.PromptTokens > 0 {
+		rec.PromptTokens = u.PromptTokens
+	}
+	if u := ch.Usage; u != nil && u.CompletionTokens > 0 {
+		rec.CompletionTokens = u.CompletionTokens
 		rec.UsageSource, rec.TokenSource = trace.UsageBody, trace.TokensUsage
 	} else {
-		rec.TokenSource = trace.TokensNone // nothing to count without usage
+		rec.TokenSource = trace.TokensNone // one body: no chunks to count instead
 	}
 }
 

@@ -114,6 +114,9 @@ func TestFramingVariants(t *testing.T) {
 func TestUsagePlacements(t *testing.T) {
 	zeros := `data: {"choices":[{"index":0,"delta":{"content":" a"}}],"usage":{"prompt_tokens":0,"completion_tokens":0}}` + "\n\n"
 	final := `data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":9}}` + "\n\n"
+	// vLLM's continuous usage stats: the role chunk carries the prompt's
+	// tokens and zero completion tokens.
+	promptOnly := `data: {"choices":[{"index":0,"delta":{"role":"assistant"}}],"usage":{"prompt_tokens":4,"completion_tokens":0}}` + "\n\n"
 	cases := []struct {
 		name    string
 		pieces  []string
@@ -126,6 +129,8 @@ func TestUsagePlacements(t *testing.T) {
 		{"placeholder zeros, then the real figures", []string{zeros, zeros, final, done}, trace.UsageFinalChunk, trace.TokensUsage, 9, 4},
 		{"no usage: count chunks", []string{tokChunk, tokChunk, finalChunk, done}, trace.UsageNone, trace.TokensChunks, 2, 0},
 		{"only zeros: count chunks", []string{zeros, zeros, done}, trace.UsageNone, trace.TokensChunks, 2, 0},
+		{"prompt-only usage, no final figures: count chunks", []string{promptOnly, tokChunk, tokChunk, tokChunk, finalChunk, done}, trace.UsageNone, trace.TokensChunks, 3, 4},
+		{"prompt-only usage, then the real figures", []string{promptOnly, tokChunk, final, done}, trace.UsageFinalChunk, trace.TokensUsage, 9, 4},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -233,6 +238,19 @@ func TestNonStreaming(t *testing.T) {
 	}
 	if got["stream"] != false || got["stream_options"] != nil || got["max_tokens"] != float64(8) {
 		t.Fatalf("request body %v", got)
+	}
+
+	// Without usage, or with zero completion tokens, the output's tokens
+	// are unknown: the request succeeded, but no count is made up.
+	for _, usage := range []string{``, `,"usage":{"prompt_tokens":2,"completion_tokens":0}`} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi there"},"finish_reason":"length"}]`+usage+`}`)
+		}))
+		rec := do(t, srv.URL+"/v1/", req, Options{})
+		srv.Close()
+		if !rec.OK() || rec.TokenSource != trace.TokensNone || rec.UsageSource != trace.UsageNone || rec.CompletionTokens != 0 {
+			t.Fatalf("usage %q: %+v", usage, rec)
+		}
 	}
 }
 
