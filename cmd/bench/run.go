@@ -253,7 +253,7 @@ func printRunSummary(w io.Writer, r *runner.Result, signed bool) {
 		kind = "signed"
 	}
 	fmt.Fprintf(w, "\nenvelope: %s (%s)\ntraces:   %s\n", r.EnvelopePath, kind, r.TracePath)
-	fmt.Fprintf(w, "requests: %d measured, %d ok, %d failed over %.2f s\n", s.Requests, s.OK, s.Errors, s.DurationS)
+	fmt.Fprintf(w, "requests: %d measured, %d ok, %d failed over %s s\n", s.Requests, s.OK, s.Errors, num(s.DurationS))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "metric\tp50\tp90\tp99\tmean\t")
 	row := func(name string, p metrics.Percentiles) {

@@ -200,6 +200,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	warnings = append(warnings, hw.Warnings...)
 
 	slo, class, resolved := cfg.slo(&hw.Fingerprint)
+	if w := unclassifiedGPU(&hw.Fingerprint, class); w != "" {
+		warnings = append(warnings, w)
+	}
 
 	var results []Result
 	for i, point := range cfg.Points {
@@ -343,6 +346,17 @@ func (cfg *Config) slo(hw *envelope.HardwareFingerprint) ([]metrics.Predicate, s
 	class := metrics.Classify(gpu, hw.CPU.Model)
 	scaled := metrics.Scale(base, class)
 	return scaled, class.Key, metrics.FormatResolved(scaled)
+}
+
+// unclassifiedGPU returns a warning when the machine has a GPU but its SLO
+// class is the CPU's: the reference's rule, kept so that envelopes compare,
+// but a reader of compliance_rate should know whose thresholds it used.
+func unclassifiedGPU(hw *envelope.HardwareFingerprint, class string) string {
+	if class != "cpu" || len(hw.GPUs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the GPU %q is in none of the reference's hardware classes: the SLO thresholds are scaled as for a CPU (factor %g)",
+		hw.GPUs[0].Model, metrics.Classify("", "").Factor)
 }
 
 func describe(p load.Spec) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/services/runner/dataset"
 	"github.com/inferencebench/bench/services/runner/load"
+	"github.com/inferencebench/bench/services/runner/metrics"
 	"github.com/inferencebench/bench/services/runner/simengine"
 	"github.com/inferencebench/bench/services/runner/simengine/simenginetest"
 	"github.com/inferencebench/bench/services/runner/trace"
@@ -319,6 +320,22 @@ func TestDriverOptionsArrival(t *testing.T) {
 		v, ok := driverOptions(cfg, load.Spec{Rate: 5, Arrival: c.arrival, Requests: 10}, 10).Get("arrival")
 		if !ok || v.Str() != c.want {
 			t.Errorf("arrival %q recorded as %v, want %s", c.arrival, v, c.want)
+		}
+	}
+}
+
+func TestUnclassifiedGPUWarns(t *testing.T) {
+	for _, c := range []struct {
+		gpu  string
+		warn bool
+	}{{"Tesla T4", true}, {"NVIDIA A10G", true}, {"NVIDIA H100 80GB HBM3", false}, {"", false}} {
+		hw := envelope.HardwareFingerprint{CPU: envelope.CPU{Model: "AMD EPYC"}}
+		if c.gpu != "" {
+			hw.GPUs = []envelope.GPU{{Model: c.gpu}}
+		}
+		class := metrics.Classify(c.gpu, hw.CPU.Model).Key
+		if w := unclassifiedGPU(&hw, class); (w != "") != c.warn || c.warn && !strings.Contains(w, c.gpu) {
+			t.Errorf("GPU %q (class %s): warning %q", c.gpu, class, w)
 		}
 	}
 }

@@ -341,3 +341,15 @@ func TestUnknownTokenCounts(t *testing.T) {
 		t.Fatalf("uncounted %d, chunk-counted %d, tokens %d, throughput %v", sum.UncountedOK, sum.ChunkCountedOK, sum.OutputTokens, sum.ThroughputTokPerS)
 	}
 }
+
+// With no measured request there is no window: duration_s is null like
+// every rate, never 0.
+func TestNoWindowIsNull(t *testing.T) {
+	sum := Summarize(nil, Options{})
+	m := sum.Metrics()
+	for _, name := range []string{"duration_s", "req_per_s_all", "throughput_tok_per_s"} {
+		if v, ok := m.Get(name); !ok || !v.IsNull() {
+			t.Errorf("%s is %v (present %v), want null", name, v, ok)
+		}
+	}
+}

@@ -37,7 +37,7 @@ type Options struct {
 type Summary struct {
 	Requests, OK, Errors, Passing, Good int
 	ErrorsByClass                       map[trace.ErrorClass]int
-	DurationS                           float64 // first scheduled to last end, measured requests only
+	DurationS                           float64 // first scheduled to last end, measured requests only; NaN without any
 	OutputTokens, InputTokens           int64   // of successful measured requests
 	TokenCountSource                    string  // usage, chunks, mixed or none
 	// ChunkCountedOK and UncountedOK count the successful requests whose
@@ -151,7 +151,7 @@ func Summarize(records []trace.Record, opts Options) Summary {
 
 	nan := math.NaN()
 	s.ReqPerSAll, s.ReqPerSPassing, s.GoodputAtSLO, s.ThroughputTokPerS, s.InputThroughputTokPerS = nan, nan, nan, nan, nan
-	s.ComplianceRate, s.OKRate, s.JoulesPerToken = nan, nan, nan
+	s.ComplianceRate, s.OKRate, s.JoulesPerToken, s.DurationS = nan, nan, nan, nan
 	if last > first && first != 0 {
 		s.DurationS = float64(last-first) / 1e9
 		s.ReqPerSAll = float64(s.Requests) / s.DurationS
