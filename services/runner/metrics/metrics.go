@@ -79,6 +79,8 @@ func Derive(r *trace.Record) Request {
 	q.TTFTMS = float64(r.FirstChunkNS-r.SentNS) / nsPerMS
 	q.TTFTTokenMS = float64(r.FirstTokenNS-r.SentNS) / nsPerMS
 	q.TotalMS = float64(r.LastTokenNS-r.SentNS) / nsPerMS
+	// Tokens that all came in one chunk took no measurable time apiece:
+	// TPOT is undefined for them, not 0 (see docs/metrics.md).
 	if r.CompletionTokens >= 2 && r.LastTokenNS > r.FirstTokenNS {
 		q.TPOTMS = float64(r.LastTokenNS-r.FirstTokenNS) / nsPerMS / float64(r.CompletionTokens-1)
 	}
