@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/pkg/envelope"
 	"github.com/inferencebench/bench/pkg/envelope/keyless/keylesstest"
 	"github.com/inferencebench/bench/pkg/envelope/verify"
@@ -55,8 +56,8 @@ func TestKeylessPipeline(t *testing.T) {
 		t.Fatalf("a keyless signer with the default policy: %v", err)
 	}
 	p := startPipeline(t, Options{Signer: ks, Policy: policy})
-	results := collect(t, p.JetStream(), bus.StreamResults)
-	rejected := collect(t, p.JetStream(), bus.StreamRejected)
+	results := bustest.Collect(t, p.JetStream(), bus.StreamResults)
+	rejected := bustest.Collect(t, p.JetStream(), bus.StreamRejected)
 	engine := startSim(t)
 
 	publish := func() runner.Result {
@@ -69,11 +70,11 @@ func TestKeylessPipeline(t *testing.T) {
 		return res[0]
 	}
 	good := publish()
-	waitFor(t, 60*time.Second, "the keyless result", func() bool { return results.len() >= 1 || rejected.len() > 0 })
-	if rejected.len() > 0 {
-		t.Fatalf("dead letter: %s", rejected.all()[0].Headers().Get(bus.HdrReason))
+	waitFor(t, 60*time.Second, "the keyless result", func() bool { return results.Len() >= 1 || rejected.Len() > 0 })
+	if rejected.Len() > 0 {
+		t.Fatalf("dead letter: %s", rejected.All()[0].Headers().Get(bus.HdrReason))
 	}
-	env, err := envelope.Parse(results.all()[0].Data())
+	env, err := envelope.Parse(results.All()[0].Data())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +92,8 @@ func TestKeylessPipeline(t *testing.T) {
 	// The token now names another workflow: the verifier rejects its run.
 	writeToken(other)
 	bad := publish()
-	waitFor(t, 60*time.Second, "the dead letter", func() bool { return rejected.len() > 0 })
-	m := rejected.all()[0]
+	waitFor(t, 60*time.Second, "the dead letter", func() bool { return rejected.Len() > 0 })
+	m := rejected.All()[0]
 	if m.Headers().Get(bus.HdrContentHash) != bad.ContentHash || m.Headers().Get(bus.HdrStage) != bus.StageVerifier ||
 		!strings.Contains(m.Headers().Get(bus.HdrReason), "signer identity does not match the policy") ||
 		!strings.Contains(m.Headers().Get(bus.HdrReason), other) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/internal/catalog"
 	"github.com/inferencebench/bench/internal/objstore"
 	"github.com/inferencebench/bench/services/runner"
@@ -51,7 +52,7 @@ func TestObjectStoreOutage(t *testing.T) {
 			}
 		},
 	})
-	rejected := collect(t, p.JetStream(), bus.StreamRejected)
+	rejected := bustest.Collect(t, p.JetStream(), bus.StreamRejected)
 
 	cfg := runnerConfig(t, startSim(t), runs)
 	cfg.PublishTo(p.JetStream(), p.Store(), nil)
@@ -80,9 +81,9 @@ func TestObjectStoreOutage(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the runner: %v", err)
 	}
-	waitFor(t, 90*time.Second, "every run indexed", func() bool { return indexed.Load() >= runs || rejected.len() > 0 })
-	if rejected.len() > 0 {
-		t.Fatalf("dead-lettered: %s", rejected.all()[0].Headers().Get(bus.HdrReason))
+	waitFor(t, 90*time.Second, "every run indexed", func() bool { return indexed.Load() >= runs || rejected.Len() > 0 })
+	if rejected.Len() > 0 {
+		t.Fatalf("dead-lettered: %s", rejected.All()[0].Headers().Get(bus.HdrReason))
 	}
 	if n, _ := p.Catalog().Count(ctx, catalog.Filter{}); n != runs {
 		t.Fatalf("catalog holds %d, want %d", n, runs)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,45 +72,6 @@ func runnerConfig(t testing.TB, engine string, n int) runner.Config {
 	}
 }
 
-// collector gathers what arrives on a stream, by subject.
-type collector struct {
-	mu   sync.Mutex
-	msgs []jetstream.Msg
-	cons jetstream.ConsumeContext
-}
-
-func collect(t testing.TB, js jetstream.JetStream, stream string) *collector {
-	t.Helper()
-	c := &collector{}
-	cons, err := js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		c.mu.Lock()
-		c.msgs = append(c.msgs, m)
-		c.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cons = cc
-	t.Cleanup(cc.Stop)
-	return c
-}
-
-func (c *collector) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.msgs)
-}
-
-func (c *collector) all() []jetstream.Msg {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]jetstream.Msg(nil), c.msgs...)
-}
-
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -140,8 +100,8 @@ func TestTwoHundredRuns(t *testing.T) {
 			}
 		},
 	})
-	results := collect(t, p.JetStream(), bus.StreamResults)
-	rejected := collect(t, p.JetStream(), bus.StreamRejected)
+	results := bustest.Collect(t, p.JetStream(), bus.StreamResults)
+	rejected := bustest.Collect(t, p.JetStream(), bus.StreamRejected)
 	wire := tap(t, p.Conn())
 
 	cfg := runnerConfig(t, startSim(t), 200)
@@ -153,9 +113,9 @@ func TestTwoHundredRuns(t *testing.T) {
 	if len(res) != 200 {
 		t.Fatalf("%d runs, want 200", len(res))
 	}
-	waitFor(t, 60*time.Second, "200 results", func() bool { return results.len() >= 200 || rejected.len() > 0 })
-	if n := rejected.len(); n > 0 {
-		m := rejected.all()[0]
+	waitFor(t, 60*time.Second, "200 results", func() bool { return results.Len() >= 200 || rejected.Len() > 0 })
+	if n := rejected.Len(); n > 0 {
+		m := rejected.All()[0]
 		t.Fatalf("%d dead letters; the first: %s", n, m.Headers().Get(bus.HdrReason))
 	}
 
@@ -164,7 +124,7 @@ func TestTwoHundredRuns(t *testing.T) {
 		want[r.ContentHash] = true
 	}
 	seen := map[string]bool{}
-	for _, m := range results.all() {
+	for _, m := range results.All() {
 		h := m.Headers().Get(bus.HdrContentHash)
 		if seen[h] {
 			t.Errorf("%s delivered twice on the results stream", h)
@@ -213,12 +173,12 @@ func TestTwoHundredRuns(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the second round to be indexed", func() bool { return indexed.Load() >= 400 })
 	time.Sleep(200 * time.Millisecond)
-	if n, _ := p.Catalog().Count(ctx, catalog.Filter{}); n != 200 || results.len() != 200 || bustest.Count(t, p.JetStream(), bus.StreamResults) != 200 {
+	if n, _ := p.Catalog().Count(ctx, catalog.Filter{}); n != 200 || results.Len() != 200 || bustest.Count(t, p.JetStream(), bus.StreamResults) != 200 {
 		t.Fatalf("after republishing: catalog %d, results delivered %d, results stream %d; want 200 each",
-			n, results.len(), bustest.Count(t, p.JetStream(), bus.StreamResults))
+			n, results.Len(), bustest.Count(t, p.JetStream(), bus.StreamResults))
 	}
-	if rejected.len() != 0 {
-		t.Fatalf("the second round was dead-lettered: %s", rejected.all()[0].Headers().Get(bus.HdrReason))
+	if rejected.Len() != 0 {
+		t.Fatalf("the second round was dead-lettered: %s", rejected.All()[0].Headers().Get(bus.HdrReason))
 	}
 }
 
@@ -232,8 +192,8 @@ func TestDeadLetters(t *testing.T) {
 	p := startPipeline(t, Options{})
 	js := p.JetStream()
 	ctx := context.Background()
-	results := collect(t, js, bus.StreamResults)
-	rejected := collect(t, js, bus.StreamRejected)
+	results := bustest.Collect(t, js, bus.StreamResults)
+	rejected := bustest.Collect(t, js, bus.StreamRejected)
 	wire := tap(t, p.Conn())
 	engine := startSim(t)
 
@@ -301,10 +261,10 @@ func TestDeadLetters(t *testing.T) {
 	// And a good run after all of them.
 	fine := runOne(t, engine, func(cfg *runner.Config) { cfg.PublishTo(js, p.Store(), nil) })
 
-	waitFor(t, 60*time.Second, "6 dead letters and 1 result", func() bool { return rejected.len() >= 6 && results.len() >= 1 })
+	waitFor(t, 60*time.Second, "6 dead letters and 1 result", func() bool { return rejected.Len() >= 6 && results.Len() >= 1 })
 	time.Sleep(200 * time.Millisecond)
-	if results.len() != 1 || results.all()[0].Headers().Get(bus.HdrContentHash) != fine.ContentHash {
-		t.Fatalf("%d results; want only the good run", results.len())
+	if results.Len() != 1 || results.All()[0].Headers().Get(bus.HdrContentHash) != fine.ContentHash {
+		t.Fatalf("%d results; want only the good run", results.Len())
 	}
 	want := map[string]string{ // subject token -> what the reason must say
 		"tampered":  "does not match envelope content_hash",
@@ -314,7 +274,7 @@ func TestDeadLetters(t *testing.T) {
 		"oversized": "more than the 1048576-byte limit",
 	}
 	sawTrace := false
-	for _, m := range rejected.all() {
+	for _, m := range rejected.All() {
 		h := m.Headers()
 		reason, from := h.Get(bus.HdrReason), h.Get(bus.HdrFromSubject)
 		t.Logf("%s from %s: %s", m.Subject(), from, reason)
@@ -341,7 +301,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("missing dead letters: %v (replaced trace seen: %v)", want, sawTrace)
 	}
 	// The payload is kept verbatim.
-	for _, m := range rejected.all() {
+	for _, m := range rejected.All() {
 		if strings.HasSuffix(m.Headers().Get(bus.HdrFromSubject), ".oversized") && len(m.Data()) != len(big) {
 			t.Errorf("the oversized message was dead-lettered with %d bytes, not its %d", len(m.Data()), len(big))
 		}

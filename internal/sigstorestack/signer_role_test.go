@@ -9,14 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/inferencebench/bench/internal/bus"
+	"github.com/inferencebench/bench/internal/bus/bustest"
 	"github.com/inferencebench/bench/internal/pipeline"
 	"github.com/inferencebench/bench/internal/sigstorestack"
 	"github.com/inferencebench/bench/pkg/envelope"
@@ -102,8 +101,8 @@ func TestSignerRoleKeyless(t *testing.T) {
 			}
 		}
 		defer closePipeline()
-		results := collect(t, p.JetStream(), bus.StreamResults)
-		rejected := collect(t, p.JetStream(), bus.StreamRejected)
+		results := bustest.Collect(t, p.JetStream(), bus.StreamResults)
+		rejected := bustest.Collect(t, p.JetStream(), bus.StreamRejected)
 
 		// A runner measures a simulated engine on loopback and publishes
 		// unsigned envelopes (with their traces in the object store), as
@@ -128,20 +127,20 @@ func TestSignerRoleKeyless(t *testing.T) {
 		if len(hashes) != runs {
 			t.Fatalf("the runner published %d distinct envelopes, want %d", len(hashes), runs)
 		}
-		for results.len() < runs {
-			if rejected.len() > 0 {
-				m := rejected.all()[0]
+		for results.Len() < runs {
+			if rejected.Len() > 0 {
+				m := rejected.All()[0]
 				t.Fatalf("dead letter at %s: %s", m.Headers().Get(bus.HdrStage), m.Headers().Get(bus.HdrReason))
 			}
 			if ctx.Err() != nil {
-				t.Fatalf("%d of %d results after %s", results.len(), runs, time.Since(start).Round(time.Second))
+				t.Fatalf("%d of %d results after %s", results.Len(), runs, time.Since(start).Round(time.Second))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		t.Logf("%d envelopes signed by the signer role, verified and indexed in %s", runs, time.Since(start).Round(time.Millisecond))
 
 		var signed []*envelope.Envelope
-		for _, m := range results.all() {
+		for _, m := range results.All() {
 			env, err := envelope.Parse(m.Data())
 			if err != nil {
 				t.Fatal(err)
@@ -287,43 +286,6 @@ func tampered(t *testing.T, env *envelope.Envelope) *envelope.Envelope {
 		t.Fatal("changing the seed did not change the content hash")
 	}
 	return c
-}
-
-// collector gathers a stream's messages (an ordered consumer from the start).
-type collector struct {
-	mu   sync.Mutex
-	msgs []jetstream.Msg
-}
-
-func collect(t *testing.T, js jetstream.JetStream, stream string) *collector {
-	t.Helper()
-	c := &collector{}
-	cons, err := js.OrderedConsumer(t.Context(), stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		c.mu.Lock()
-		c.msgs = append(c.msgs, m)
-		c.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return c
-}
-
-func (c *collector) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.msgs)
-}
-
-func (c *collector) all() []jetstream.Msg {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]jetstream.Msg(nil), c.msgs...)
 }
 
 // startSim serves a fast simulated engine on loopback for the test.

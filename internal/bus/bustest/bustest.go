@@ -8,6 +8,7 @@ package bustest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,4 +81,45 @@ func Count(t testing.TB, js jetstream.JetStream, stream string) uint64 {
 		t.Fatalf("stream %s: %v", stream, err)
 	}
 	return info.State.Msgs
+}
+
+// Collector gathers a stream's messages as they arrive, through an
+// ordered consumer from the stream's start.
+type Collector struct {
+	mu   sync.Mutex
+	msgs []jetstream.Msg
+}
+
+// Collect starts a Collector on stream, stopped when the test ends.
+func Collect(t testing.TB, js jetstream.JetStream, stream string) *Collector {
+	t.Helper()
+	c := &Collector{}
+	cons, err := js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		c.mu.Lock()
+		c.msgs = append(c.msgs, m)
+		c.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
+	return c
+}
+
+// Len returns how many messages have arrived.
+func (c *Collector) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+// All returns the messages that have arrived, in stream order.
+func (c *Collector) All() []jetstream.Msg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]jetstream.Msg(nil), c.msgs...)
 }
